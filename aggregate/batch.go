@@ -1,0 +1,225 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/braidgw/braid/upstream"
+)
+
+// batch is the compiled form of a BatchConfig.
+type batch struct {
+	cfg      BatchConfig
+	source   int       // the call holding the keys, and the stitch target
+	parent   []segment // where stitched objects live: a prefix of the key path
+	rest     []segment // from a parent object to its key(s)
+	member   string    // the member set on each parent object
+	many     bool      // rest walks an array: the member is set to an array
+	items    []segment // from the batch response to each fetched object
+	keyField []segment // from a fetched object to its key
+}
+
+// batchResult is what a batch call produced: one raw object per key.
+type batchResult struct {
+	objects map[string][]byte
+	missing []string // keys asked for and not returned, in key order
+}
+
+func (c *compiler) compileBatch(cl *call) {
+	b := cl.Batch.withDefaults()
+	bt := &batch{cfg: b}
+	field := func(name string) string { return c.field(cl, "batch."+name) }
+	if b.MaxBatch < 1 {
+		c.errf(field("max_batch"), "must be at least 1")
+	}
+	if b.Concurrency < 1 {
+		c.errf(field("concurrency"), "must be at least 1")
+	}
+	if !validName(b.Param) {
+		c.errf(field("param"), "%q is not a valid query parameter name", b.Param)
+	}
+	keys, err := parseKeyPath(b.Keys)
+	if err != nil {
+		c.errf(field("keys"), "%v", err)
+		return
+	}
+	stitch, err := parseKeyPath(b.Stitch)
+	if err != nil {
+		c.errf(field("stitch"), "%v", err)
+		return
+	}
+	bt.source = c.dependOn(cl, "batch.keys", keys.call)
+	if bt.source < 0 {
+		return
+	}
+	if !c.stitchFits(field("stitch"), keys, stitch, bt) {
+		return
+	}
+	if b.Items != "" {
+		items, err := parseKeyPath("items." + b.Items)
+		if err != nil {
+			c.errf(field("items"), "%v", err)
+			return
+		}
+		bt.items = items.segs
+	}
+	bt.items = append(slices.Clip(bt.items), segment{iter: true})
+	kf, err := parseKeyPath("item." + b.KeyField)
+	if err != nil || iterates(kf.segs) {
+		c.errf(field("key_field"), "%q must be a member path without []", b.KeyField)
+		return
+	}
+	bt.keyField = kf.segs
+	cl.batch = bt
+	c.plan.stitchs[bt.source] = append(c.plan.stitchs[bt.source], cl.idx)
+}
+
+// stitchFits checks that the stitch path ends in a member set beside the
+// keys: its parent must be a prefix of the key path.
+func (c *compiler) stitchFits(field string, keys, stitch keyPath, bt *batch) bool {
+	if stitch.call != keys.call {
+		c.errf(field, "%q must start with the call holding the keys, %q", stitch, keys.call)
+		return false
+	}
+	n := len(stitch.segs)
+	if n == 0 || stitch.segs[n-1].iter {
+		c.errf(field, "%q must end with a member name", stitch)
+		return false
+	}
+	bt.parent, bt.member = stitch.segs[:n-1], stitch.segs[n-1].name
+	if len(bt.parent) >= len(keys.segs) || !slices.Equal(bt.parent, keys.segs[:len(bt.parent)]) {
+		c.errf(field, "%q must sit beside the keys %q: everything before its last member must be a prefix of the key path", stitch, keys)
+		return false
+	}
+	bt.rest = keys.segs[len(bt.parent):]
+	bt.many = iterates(bt.rest)
+	return true
+}
+
+// collectKeys returns the distinct keys in the source result, in the order
+// first seen.
+func (b *batch) collectKeys(source []byte) ([]string, error) {
+	var keys []string
+	seen := map[string]bool{}
+	err := collect(source, b.parent, func(obj []byte) error {
+		return collect(obj, b.rest, func(leaf []byte) error {
+			k, err := scalarText(leaf)
+			if err != nil {
+				return err
+			}
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: batch keys: %v", ErrBadData, err)
+	}
+	return keys, nil
+}
+
+// run fetches keys in chunks of MaxBatch, Concurrency chunks at a time.
+func (b *batch) run(ctx context.Context, cl *call, base *upstream.Request, keys []string) (*batchResult, error) {
+	chunks := slices.Collect(slices.Chunk(keys, b.cfg.MaxBatch))
+	bodies := make([][]byte, len(chunks))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(b.cfg.Concurrency)
+	for i, chunk := range chunks {
+		g.Go(func() error {
+			q := url.Values{}
+			for k, v := range base.Query {
+				q[k] = v
+			}
+			q.Set(b.cfg.Param, strings.Join(chunk, b.cfg.Separator))
+			resp, err := cl.fetch(gctx, &upstream.Request{Method: base.Method, Path: base.Path, Query: q})
+			if err != nil {
+				return err
+			}
+			bodies[i] = resp.Body
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return b.index(keys, bodies)
+}
+
+// index maps each key to the object fetched for it.
+func (b *batch) index(keys []string, bodies [][]byte) (*batchResult, error) {
+	res := &batchResult{objects: make(map[string][]byte, len(keys))}
+	for _, body := range bodies {
+		err := collect(body, b.items, func(obj []byte) error {
+			var key []byte
+			if err := collect(obj, b.keyField, func(leaf []byte) error { key = leaf; return nil }); err != nil {
+				return err
+			}
+			if key == nil {
+				return fmt.Errorf("object without key field %q", b.cfg.KeyField)
+			}
+			k, err := scalarText(key)
+			if err != nil {
+				return err
+			}
+			res.objects[k] = obj
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: batch response: %v", ErrBadData, err)
+		}
+	}
+	for _, k := range keys {
+		if _, ok := res.objects[k]; !ok {
+			res.missing = append(res.missing, k)
+		}
+	}
+	return res, nil
+}
+
+// stitch sets the fetched object(s) beside their keys in source. With no
+// result (the batch call failed), every place gets null.
+func (b *batch) stitch(source []byte, res *batchResult) ([]byte, error) {
+	return rewrite(nil, source, b.parent, func(dst, obj []byte) ([]byte, error) {
+		var val []byte
+		if b.many {
+			val = append(val, '[')
+		}
+		n := 0
+		err := collect(obj, b.rest, func(leaf []byte) error {
+			if n > 0 {
+				val = append(val, ',')
+			}
+			n++
+			val = b.appendObject(val, leaf, res)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case b.many:
+			val = append(val, ']')
+		case n == 0:
+			val = append(val, "null"...)
+		}
+		return setMember(dst, obj, b.member, val)
+	})
+}
+
+func (b *batch) appendObject(dst, leaf []byte, res *batchResult) []byte {
+	if res != nil {
+		if k, err := scalarText(leaf); err == nil {
+			if o, ok := res.objects[k]; ok {
+				return append(dst, o...)
+			}
+		}
+	}
+	return append(dst, "null"...)
+}

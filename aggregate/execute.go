@@ -1,0 +1,157 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/braidgw/braid/upstream"
+)
+
+// Result is the outcome of executing a plan for one request: each call's raw
+// body or error. It is written out with AppendJSON.
+type Result struct {
+	plan  *Plan
+	parts []part
+}
+
+// part is one call's outcome. It is written only by the call's own
+// goroutine, before the call's done channel is closed.
+type part struct {
+	body    []byte
+	batch   *batchResult
+	err     error
+	elapsed time.Duration
+}
+
+// Execute runs the plan: every call starts at once and waits only for the
+// calls it references; a batch call waits for the call holding its keys.
+// params holds the route's validated parameters.
+//
+// A failed required call cancels the rest and is returned as a *CallError.
+// A failed optional call leaves its part null; the Result lists it in
+// Degraded.
+func (p *Plan) Execute(ctx context.Context, params map[string]string) (*Result, error) {
+	res := &Result{plan: p, parts: make([]part, len(p.calls))}
+	done := make([]chan struct{}, len(p.calls))
+	for i := range done {
+		done[i] = make(chan struct{})
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(len(p.calls)) // every call may be waiting for another at once
+	for i, cl := range p.calls {
+		g.Go(func() error {
+			defer close(done[i])
+			start := time.Now()
+			err := res.run(gctx, cl, done, params)
+			res.parts[i].elapsed = time.Since(start)
+			if err == nil {
+				return nil
+			}
+			res.parts[i].err = &CallError{Call: cl.Name, Upstream: cl.Upstream, Err: err}
+			if cl.Optional {
+				return nil
+			}
+			return res.parts[i].err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// run waits for the call's dependencies, builds its request and makes it.
+func (r *Result) run(ctx context.Context, cl *call, done []chan struct{}, params map[string]string) error {
+	for _, d := range cl.deps {
+		select {
+		case <-done[d]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := r.parts[d].err; err != nil {
+			return fmt.Errorf("%w: %q: %w", ErrDependencyFailed, r.plan.calls[d].Name, err)
+		}
+	}
+	req, err := r.request(cl, params)
+	if err != nil {
+		return err
+	}
+	if cl.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cl.Timeout)
+		defer cancel()
+	}
+	if cl.batch != nil {
+		keys, err := cl.batch.collectKeys(r.parts[cl.batch.source].body)
+		if err != nil {
+			return err
+		}
+		res := &batchResult{}
+		if len(keys) > 0 {
+			if res, err = cl.batch.run(ctx, cl, req, keys); err != nil {
+				return err
+			}
+		}
+		r.parts[cl.idx].batch = res
+		return nil
+	}
+	resp, err := cl.fetch(ctx, req)
+	if err != nil {
+		return err
+	}
+	r.parts[cl.idx].body = trimValue(resp.Body)
+	return nil
+}
+
+func (r *Result) request(cl *call, params map[string]string) (*upstream.Request, error) {
+	vals := callValues{params: params, res: r}
+	path, err := cl.path.renderPath(vals)
+	if err != nil {
+		return nil, err
+	}
+	var q url.Values
+	for _, qt := range cl.query {
+		s, ok, err := qt.tmpl.renderValue(vals)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if q == nil {
+				q = url.Values{}
+			}
+			q.Set(qt.name, s)
+		}
+	}
+	return &upstream.Request{Method: cl.Method, Path: path, Query: q}, nil
+}
+
+// callValues resolves template references against the request's parameters
+// and the results of finished calls.
+type callValues struct {
+	params map[string]string
+	res    *Result
+}
+
+func (v callValues) value(r ref) (string, bool, error) {
+	if r.param != "" {
+		s, ok := v.params[r.param]
+		return s, ok, nil
+	}
+	body := v.res.parts[v.res.plan.byName[r.path.call]].body
+	var leaf []byte
+	if err := collect(body, r.path.segs, func(l []byte) error { leaf = l; return nil }); err != nil {
+		return "", false, fmt.Errorf("%w: {%s}: %v", ErrBadData, r, err)
+	}
+	if leaf == nil {
+		return "", false, fmt.Errorf("%w: {%s} is missing or null", ErrBadData, r)
+	}
+	s, err := scalarText(leaf)
+	if err != nil {
+		return "", false, fmt.Errorf("%w: {%s}: %v", ErrBadData, r, err)
+	}
+	return s, true, nil
+}

@@ -1,0 +1,267 @@
+package aggregate
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/braidgw/braid/upstream"
+)
+
+// Env is what a plan is compiled against.
+type Env struct {
+	// Field prefixes every error's field name, e.g. "routes[0]".
+	Field string
+	// Params are the names of the route's parameters.
+	Params []string
+	// Upstreams maps each configured upstream name to its Fetch.
+	Upstreams map[string]upstream.Fetch
+}
+
+// ConfigError is a configuration mistake, naming the field that holds it.
+type ConfigError struct {
+	Field string
+	Msg   string
+}
+
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Msg }
+
+// Plan is the compiled, immutable form of a route's calls: a dependency
+// graph in which a call waits only for the calls it references. A Plan is
+// safe for concurrent use by many requests.
+type Plan struct {
+	calls   []*call
+	byName  map[string]int
+	stitchs map[int][]int // target call -> batch calls stitching into it, in declared order
+}
+
+type call struct {
+	CallConfig
+	idx    int
+	key    []byte // `"name":`, precomputed for assembly
+	fetch  upstream.Fetch
+	path   *template
+	query  []queryTemplate // sorted by name
+	deps   []int
+	batch  *batch
+	output bool
+}
+
+type queryTemplate struct {
+	name string
+	tmpl *template
+}
+
+// Compile checks calls against env and builds their plan. Every mistake is
+// reported, joined, each as a *ConfigError naming its field.
+func Compile(calls []CallConfig, env Env) (*Plan, error) {
+	c := &compiler{env: env, plan: &Plan{byName: map[string]int{}, stitchs: map[int][]int{}}}
+	if len(calls) == 0 {
+		c.errf(env.Field+".calls", "at least one call is required")
+	}
+	for i := range calls {
+		c.declare(i, calls[i])
+	}
+	for _, cl := range c.plan.calls {
+		c.compileCall(cl)
+	}
+	if len(c.errs) == 0 {
+		c.checkCycles()
+		c.checkOutputs()
+	}
+	if len(c.errs) > 0 {
+		return nil, errors.Join(c.errs...)
+	}
+	return c.plan, nil
+}
+
+type compiler struct {
+	env  Env
+	plan *Plan
+	errs []error
+}
+
+func (c *compiler) errf(field, format string, args ...any) {
+	c.errs = append(c.errs, &ConfigError{Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (c *compiler) field(cl *call, name string) string {
+	f := fmt.Sprintf("%s.calls[%d]", c.env.Field, cl.idx)
+	if cl.Name != "" {
+		f += " (" + cl.Name + ")"
+	}
+	if name != "" {
+		f += "." + name
+	}
+	return f
+}
+
+func (c *compiler) declare(i int, cfg CallConfig) {
+	cl := &call{CallConfig: cfg, idx: i, output: cfg.Batch == nil && !cfg.Hidden}
+	c.plan.calls = append(c.plan.calls, cl)
+	switch _, dup := c.plan.byName[cfg.Name]; {
+	case cfg.Name == "":
+		c.errf(c.field(cl, "name"), "is required")
+	case !validName(cfg.Name):
+		c.errf(c.field(cl, "name"), "%q: use letters, digits, _ or -", cfg.Name)
+	case dup:
+		c.errf(c.field(cl, "name"), "%q is declared twice", cfg.Name)
+	default:
+		c.plan.byName[cfg.Name] = i
+	}
+}
+
+func (c *compiler) compileCall(cl *call) {
+	if cl.Upstream == "" {
+		c.errf(c.field(cl, "upstream"), "is required")
+	} else if f, ok := c.env.Upstreams[cl.Upstream]; !ok {
+		c.errf(c.field(cl, "upstream"), "unknown upstream %q", cl.Upstream)
+	} else {
+		cl.fetch = f
+	}
+	switch cl.Method = strings.ToUpper(cl.Method); cl.Method {
+	case "":
+		cl.Method = "GET"
+	case "GET", "HEAD":
+	default:
+		c.errf(c.field(cl, "method"), "%q: only GET and HEAD are allowed", cl.Method)
+	}
+	if cl.Timeout < 0 {
+		c.errf(c.field(cl, "timeout"), "must not be negative")
+	}
+	out := cl.Name
+	if cl.As != "" {
+		out = cl.As
+	}
+	cl.key = append(appendQuoted(nil, out), ':')
+	c.compilePath(cl)
+	c.compileQuery(cl)
+	if cl.Batch != nil {
+		c.compileBatch(cl)
+	}
+	slices.Sort(cl.deps)
+	cl.deps = slices.Compact(cl.deps)
+}
+
+func (c *compiler) compilePath(cl *call) {
+	if cl.Path == "" {
+		c.errf(c.field(cl, "path"), "is required")
+		return
+	}
+	if !strings.HasPrefix(cl.Path, "/") {
+		c.errf(c.field(cl, "path"), "%q must start with /", cl.Path)
+		return
+	}
+	if strings.ContainsAny(cl.Path, "?#") {
+		c.errf(c.field(cl, "path"), "%q: put query parameters under query", cl.Path)
+		return
+	}
+	t, err := parseTemplate(cl.Path)
+	if err != nil {
+		c.errf(c.field(cl, "path"), "%v", err)
+		return
+	}
+	cl.path = t
+	c.checkRefs(cl, "path", t)
+}
+
+func (c *compiler) compileQuery(cl *call) {
+	names := make([]string, 0, len(cl.Query))
+	for k := range cl.Query {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		field := c.field(cl, "query."+k)
+		if k == "" {
+			c.errf(field, "empty query parameter name")
+			continue
+		}
+		t, err := parseTemplate(cl.Query[k])
+		if err != nil {
+			c.errf(field, "%v", err)
+			continue
+		}
+		c.checkRefs(cl, "query."+k, t)
+		cl.query = append(cl.query, queryTemplate{name: k, tmpl: t})
+	}
+}
+
+func (c *compiler) checkRefs(cl *call, name string, t *template) {
+	for _, r := range t.refs {
+		if r.param != "" {
+			if !slices.Contains(c.env.Params, r.param) {
+				c.errf(c.field(cl, name), "unknown parameter {%s} (declared: %s)", r.param, strings.Join(c.env.Params, ", "))
+			}
+			continue
+		}
+		c.dependOn(cl, name, r.path.call)
+	}
+}
+
+func (c *compiler) dependOn(cl *call, field, name string) int {
+	idx, ok := c.plan.byName[name]
+	switch {
+	case !ok:
+		c.errf(c.field(cl, field), "references unknown call %q", name)
+		return -1
+	case idx == cl.idx:
+		c.errf(c.field(cl, field), "call %q references itself", name)
+		return -1
+	}
+	cl.deps = append(cl.deps, idx)
+	return idx
+}
+
+// checkCycles reports every dependency cycle, naming the calls on it.
+func (c *compiler) checkCycles() {
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	state := make([]int, len(c.plan.calls))
+	var stack []int
+	var visit func(i int)
+	visit = func(i int) {
+		state[i] = visiting
+		stack = append(stack, i)
+		for _, d := range c.plan.calls[i].deps {
+			switch state[d] {
+			case visiting:
+				start := slices.Index(stack, d)
+				names := make([]string, 0, len(stack)-start+1)
+				for _, j := range stack[start:] {
+					names = append(names, c.plan.calls[j].Name)
+				}
+				names = append(names, c.plan.calls[d].Name)
+				c.errf(c.env.Field+".calls", "dependency cycle: %s", strings.Join(names, " -> "))
+			case unvisited:
+				visit(d)
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[i] = done
+	}
+	for i := range c.plan.calls {
+		if state[i] == unvisited {
+			visit(i)
+		}
+	}
+}
+
+func (c *compiler) checkOutputs() {
+	seen := map[string]bool{}
+	for _, cl := range c.plan.calls {
+		if !cl.output {
+			continue
+		}
+		k := string(cl.key)
+		if seen[k] {
+			c.errf(c.field(cl, "as"), "response key %s is used twice", strings.TrimSuffix(k, ":"))
+		}
+		seen[k] = true
+	}
+}

@@ -1,0 +1,101 @@
+package aggregate
+
+import (
+	"fmt"
+	"time"
+)
+
+// AppendJSON appends the response document to dst: one object whose members
+// are the plan's output calls in declared order. A call's body is spliced in
+// as the upstream sent it unless a batch join stitches into it; a failed
+// optional call is null.
+func (r *Result) AppendJSON(dst []byte) ([]byte, error) {
+	dst = append(dst, '{')
+	n := 0
+	for i, cl := range r.plan.calls {
+		if !cl.output {
+			continue
+		}
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+		dst = append(dst, cl.key...)
+		p := r.parts[i]
+		if p.err != nil || len(p.body) == 0 {
+			dst = append(dst, "null"...)
+			continue
+		}
+		body, err := r.stitched(i)
+		if err != nil {
+			return nil, &CallError{Call: cl.Name, Upstream: cl.Upstream, Err: fmt.Errorf("%w: stitch: %v", ErrBadData, err)}
+		}
+		dst = append(dst, body...)
+	}
+	return append(dst, '}'), nil
+}
+
+// stitched returns call i's body with every batch join into it applied.
+func (r *Result) stitched(i int) ([]byte, error) {
+	body := r.parts[i].body
+	for _, b := range r.plan.stitchs[i] {
+		var err error
+		if body, err = r.plan.calls[b].batch.stitch(body, r.parts[b].batch); err != nil {
+			return nil, err
+		}
+	}
+	return body, nil
+}
+
+// Degraded lists the optional calls that failed, in declared order.
+func (r *Result) Degraded() []string {
+	var names []string
+	for i, cl := range r.plan.calls {
+		if r.parts[i].err != nil {
+			names = append(names, cl.Name)
+		}
+	}
+	return names
+}
+
+// Errors returns the errors of the optional calls that failed.
+func (r *Result) Errors() []error {
+	var errs []error
+	for _, p := range r.parts {
+		if p.err != nil {
+			errs = append(errs, p.err)
+		}
+	}
+	return errs
+}
+
+// MissingKeys reports, per batch call, the keys that were asked for and
+// not returned (they were stitched as null).
+func (r *Result) MissingKeys() map[string][]string {
+	var m map[string][]string
+	for i, cl := range r.plan.calls {
+		if b := r.parts[i].batch; b != nil && len(b.missing) > 0 {
+			if m == nil {
+				m = map[string][]string{}
+			}
+			m[cl.Name] = b.missing
+		}
+	}
+	return m
+}
+
+// CallTiming is how long one call took, for Server-Timing and logs.
+type CallTiming struct {
+	Call     string
+	Duration time.Duration
+	Failed   bool
+}
+
+// Timings returns each call's duration in declared order.
+func (r *Result) Timings() []CallTiming {
+	t := make([]CallTiming, len(r.parts))
+	for i, cl := range r.plan.calls {
+		t[i] = CallTiming{Call: cl.Name, Duration: r.parts[i].elapsed, Failed: r.parts[i].err != nil}
+	}
+	return t
+}

@@ -1,0 +1,130 @@
+package aggregate
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// A template is a path or query value with references in braces:
+//
+//	/users/{id}/orders          {id} is a route parameter
+//	/teams/{user.team_id}       {user.team_id} is a field of call "user"
+//
+// Every value is escaped into its place when the template is rendered; a
+// value can never add a path segment, a query or a fragment.
+type template struct {
+	text  string
+	lits  []string // lits[i] precedes refs[i]; len(lits) == len(refs)+1
+	refs  []ref
+	alone bool // the template is exactly one reference
+}
+
+// ref is one reference: a route parameter, or a path into a call's result.
+type ref struct {
+	param string  // set for a route parameter
+	path  keyPath // set for a call reference
+}
+
+func (r ref) String() string {
+	if r.param != "" {
+		return r.param
+	}
+	return r.path.String()
+}
+
+func parseTemplate(s string) (*template, error) {
+	t := &template{text: s}
+	rest := s
+	for {
+		open := strings.IndexByte(rest, '{')
+		if open < 0 {
+			if strings.IndexByte(rest, '}') >= 0 {
+				return nil, fmt.Errorf("%q: unmatched '}'", s)
+			}
+			t.lits = append(t.lits, rest)
+			break
+		}
+		end := strings.IndexByte(rest[open:], '}')
+		if end < 0 {
+			return nil, fmt.Errorf("%q: unclosed '{'", s)
+		}
+		lit, name := rest[:open], rest[open+1:open+end]
+		if strings.IndexByte(lit, '}') >= 0 {
+			return nil, fmt.Errorf("%q: unmatched '}'", s)
+		}
+		r, err := parseRef(name)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", s, err)
+		}
+		t.lits = append(t.lits, lit)
+		t.refs = append(t.refs, r)
+		rest = rest[open+end+1:]
+	}
+	t.alone = len(t.refs) == 1 && t.lits[0] == "" && t.lits[1] == ""
+	return t, nil
+}
+
+func parseRef(name string) (ref, error) {
+	if !strings.Contains(name, ".") {
+		if !validName(name) {
+			return ref{}, fmt.Errorf("bad reference {%s}", name)
+		}
+		return ref{param: name}, nil
+	}
+	p, err := parseKeyPath(name)
+	if err != nil {
+		return ref{}, err
+	}
+	if iterates(p.segs) {
+		return ref{}, fmt.Errorf("reference {%s} must name one value, not walk an array", name)
+	}
+	return ref{path: p}, nil
+}
+
+// values resolves references while a call is being built.
+type values interface {
+	// value returns the text of r and whether it is present.
+	value(r ref) (string, bool, error)
+}
+
+// renderPath renders the template as an escaped URL path.
+func (t *template) renderPath(v values) (string, error) {
+	var b strings.Builder
+	for i, r := range t.refs {
+		b.WriteString(t.lits[i])
+		s, ok, err := v.value(r)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "", &InputError{Param: r.String(), Msg: "is required"}
+		}
+		if s == "" || s == "." || s == ".." {
+			return "", &InputError{Param: r.String(), Msg: fmt.Sprintf("%q cannot be used as a path segment", s)}
+		}
+		b.WriteString(url.PathEscape(s))
+	}
+	b.WriteString(t.lits[len(t.refs)])
+	return b.String(), nil
+}
+
+// renderValue renders the template as an unescaped query value. ok is false
+// when the template is a lone reference to an absent optional parameter, so
+// that the query parameter is left out.
+func (t *template) renderValue(v values) (s string, ok bool, err error) {
+	var b strings.Builder
+	for i, r := range t.refs {
+		b.WriteString(t.lits[i])
+		val, present, err := v.value(r)
+		if err != nil {
+			return "", false, err
+		}
+		if !present && t.alone {
+			return "", false, nil
+		}
+		b.WriteString(val)
+	}
+	b.WriteString(t.lits[len(t.refs)])
+	return b.String(), true, nil
+}

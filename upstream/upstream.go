@@ -1,0 +1,47 @@
+// Package upstream is Braid's client for one downstream service.
+//
+// Each configured upstream gets one *Client, created at start-up and reused
+// for the life of the process: it owns a tuned, pooled http.Transport, sends
+// every request under the caller's deadline (and tells the upstream how much
+// of it is left), bounds the response size and checks that the body is JSON.
+//
+// The core abstraction is Fetch, a context-first function; resilience
+// (retries, breaker, bulkhead) is added by wrapping it with Middleware:
+//
+//	c, err := upstream.New("users", upstream.Config{URL: "http://users:8080"})
+//	fetch := c.Fetch
+//	resp, err := fetch(ctx, &upstream.Request{Method: "GET", Path: "/users/42"})
+package upstream
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+)
+
+// BudgetHeader carries the caller's remaining deadline, in whole
+// milliseconds, to the upstream so that it can give up when the gateway will.
+const BudgetHeader = "Braid-Budget-Ms"
+
+// Request is one call to an upstream. Path is already escaped (it is the raw
+// path, as produced by the route template), and is resolved against the
+// upstream's base URL; it never carries a scheme, host, query or fragment.
+type Request struct {
+	Method string      // GET when empty
+	Path   string      // escaped path, starting with "/"
+	Query  url.Values  // encoded by the client
+	Header http.Header // extra request headers; may be nil
+}
+
+// Response is an upstream's successful (2xx) answer. Body is valid JSON.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Fetch performs one upstream call.
+type Fetch func(ctx context.Context, req *Request) (*Response, error)
+
+// Middleware wraps a Fetch with more behaviour (retries, breaker, cache).
+type Middleware func(Fetch) Fetch
