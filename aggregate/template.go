@@ -3,6 +3,7 @@ package aggregate
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -100,7 +101,7 @@ func (t *template) renderPath(v values) (string, error) {
 		if !ok {
 			return "", &InputError{Param: r.String(), Msg: "is required"}
 		}
-		if s == "" || s == "." || s == ".." {
+		if s == "" || slices.Contains(strings.Split(s, "/"), "..") || slices.Contains(strings.Split(s, "/"), ".") {
 			return "", &InputError{Param: r.String(), Msg: fmt.Sprintf("%q cannot be used as a path segment", s)}
 		}
 		b.WriteString(url.PathEscape(s))

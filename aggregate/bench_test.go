@@ -1,0 +1,103 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+
+	"github.com/braidgw/braid/upstream"
+)
+
+// instant is an in-process upstream that answers at once with body.
+func instant(body []byte) upstream.Fetch {
+	return func(context.Context, *upstream.Request) (*upstream.Response, error) {
+		return &upstream.Response{Status: 200, Body: body}, nil
+	}
+}
+
+func fanOutPlan(b *testing.B, width int) *Plan {
+	body := []byte(`{"id":1,"name":"Ada Lovelace","email":"ada@example.com","tags":["a","b","c"],"score":0.97}`)
+	ups := map[string]upstream.Fetch{"u": instant(body)}
+	calls := make([]CallConfig, width)
+	for i := range calls {
+		calls[i] = CallConfig{Name: "c" + strconv.Itoa(i), Upstream: "u", Path: "/things/{id}", Query: map[string]string{"limit": "10"}}
+	}
+	p, err := Compile(calls, Env{Params: []string{"id"}, Upstreams: ups})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkExecute measures planning overhead: execution plus assembly of
+// a plan of independent calls against instant in-process upstreams.
+func BenchmarkExecute(b *testing.B) {
+	for _, width := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("fanout=%d", width), func(b *testing.B) {
+			p := fanOutPlan(b, width)
+			params := map[string]string{"id": "42"}
+			ctx := context.Background()
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				res, err := p.Execute(ctx, params)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if buf, err = res.AppendJSON(buf[:0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAssemble measures response assembly alone (raw splicing).
+func BenchmarkAssemble(b *testing.B) {
+	p := fanOutPlan(b, 16)
+	res, err := p.Execute(context.Background(), map[string]string{"id": "42"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	var buf []byte
+	for b.Loop() {
+		buf, _ = res.AppendJSON(buf[:0])
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+// BenchmarkBatch measures key collection and stitching over n line items
+// spread across n/2 distinct products.
+func BenchmarkBatch(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		orders := []byte(ordersJSON(max(1, n/3), max(1, n/2)))
+		bt := &batch{
+			cfg:    BatchConfig{}.withDefaults(),
+			parent: []segment{{iter: true}, {name: "items"}, {iter: true}},
+			rest:   []segment{{name: "product_id"}},
+			member: "product",
+		}
+		res := &batchResult{objects: map[string][]byte{}}
+		for i := 1; i <= n; i++ {
+			res.objects[strconv.Itoa(i)] = fmt.Appendf(nil, `{"id":%d,"name":"product %d","price_cents":%d}`, i, i, i*100)
+		}
+		b.Run(fmt.Sprintf("collect/items=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bt.collectKeys(orders); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("stitch/items=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bt.stitch(orders, res); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
