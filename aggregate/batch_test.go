@@ -223,9 +223,12 @@ type captureWriter struct {
 	body   []byte
 }
 
-func (c *captureWriter) Header() http.Header         { return c.header }
-func (c *captureWriter) Write(b []byte) (int, error) { c.body = append(c.body, b...); return len(b), nil }
-func (c *captureWriter) WriteHeader(int)             {}
+func (c *captureWriter) Header() http.Header { return c.header }
+func (c *captureWriter) Write(b []byte) (int, error) {
+	c.body = append(c.body, b...)
+	return len(b), nil
+}
+func (c *captureWriter) WriteHeader(int) {}
 
 // TestOptionalBatchFailureStitchesNull: the orders still answer; every
 // product is null and the batch call is listed as degraded.
