@@ -11,6 +11,12 @@
 //	c, err := upstream.New("users", upstream.Config{URL: "http://users:8080"})
 //	fetch := c.Fetch
 //	resp, err := fetch(ctx, &upstream.Request{Method: "GET", Path: "/users/42"})
+//
+// Every failure is an *Error naming the upstream and the request; inspect it
+// with errors.Is and errors.As: a non-2xx answer is a *StatusError (503 and
+// 429 also match ErrUnavailable), a body that is not JSON matches
+// ErrInvalidJSON, an oversize one ErrTooLarge, a refused path ErrBadPath,
+// and a call cut by its deadline matches context.DeadlineExceeded.
 package upstream
 
 import (

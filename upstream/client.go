@@ -1,0 +1,238 @@
+package upstream
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	// drainLimit bounds how much of a non-2xx body is read so that its
+	// connection can go back to the pool; a longer body costs the connection.
+	drainLimit = 4 << 10
+
+	// tcpKeepAlive is the interval of TCP keep-alive probes on upstream
+	// connections.
+	tcpKeepAlive = 30 * time.Second
+)
+
+var _ Fetch = (*Client)(nil).Fetch
+
+// Client calls one upstream over its own pooled transport. It is created
+// once per upstream at start-up and is safe for concurrent use.
+type Client struct {
+	name      string
+	cfg       Config          // validated, defaults applied
+	host      string          // host[:port] of cfg.URL
+	base      string          // scheme://host and path prefix, no trailing "/"
+	basePath  string          // escaped path prefix, no trailing "/"
+	transport *http.Transport // owned; closed idle by Close
+	http      *http.Client
+}
+
+// New returns a Client for the upstream called name (used in errors), or an
+// error naming the offending Config field.
+func New(name string, cfg Config) (*Client, error) {
+	if name == "" {
+		return nil, errors.New("upstream: name is required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("upstream %q: %w", name, err)
+	}
+	cfg = cfg.withDefaults()
+	u, err := url.Parse(cfg.URL)
+	if err != nil { // unreachable: Validate parsed it
+		return nil, fmt.Errorf("upstream %q: url: %w", name, err)
+	}
+	basePath := strings.TrimSuffix(u.EscapedPath(), "/")
+	t := newTransport(cfg)
+	return &Client{
+		name:      name,
+		cfg:       cfg,
+		host:      u.Host,
+		base:      u.Scheme + "://" + u.Host + basePath,
+		basePath:  basePath,
+		transport: t,
+		http: &http.Client{
+			Transport: t,
+			// No Timeout: the deadline comes from the caller's context.
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse // a 3xx becomes a StatusError
+			},
+		},
+	}, nil
+}
+
+// newTransport builds the tuned, pooled transport for one upstream. It never
+// consults the environment: an edge gateway must not pick up HTTP_PROXY.
+func newTransport(cfg Config) *http.Transport {
+	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: tcpKeepAlive}
+	t := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		MaxIdleConns:          cfg.MaxIdleConns,
+		MaxIdleConnsPerHost:   cfg.MaxIdleConns,
+		MaxConnsPerHost:       cfg.MaxConns,
+		IdleConnTimeout:       cfg.IdleTimeout,
+		TLSHandshakeTimeout:   cfg.TLSHandshakeTimeout,
+		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	if cfg.H2C {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true) // and HTTP1 off: prior knowledge, no fallback
+		t.Protocols = &p
+	}
+	return t
+}
+
+// Name returns the upstream's name.
+func (c *Client) Name() string { return c.name }
+
+// Close closes the Client's idle connections. Calls in flight are not
+// affected; the Client stays usable.
+func (c *Client) Close() { c.transport.CloseIdleConnections() }
+
+// Fetch calls the upstream and returns its 2xx answer with a JSON body (a
+// 204 or empty body becomes "null"). Every failure is an *Error naming the
+// upstream. Method c.Fetch is an upstream.Fetch.
+func (c *Client) Fetch(ctx context.Context, req *Request) (*Response, error) {
+	if req == nil {
+		req = &Request{}
+	}
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	resp, err := c.fetch(ctx, method, req)
+	if err != nil {
+		return nil, &Error{Upstream: c.name, Method: method, Path: req.Path, Err: err}
+	}
+	return resp, nil
+}
+
+// fetch is Fetch without the error wrapping.
+func (c *Client) fetch(ctx context.Context, method string, req *Request) (*Response, error) {
+	hreq, err := c.newRequest(ctx, method, req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, statusError(resp)
+	}
+	body, err := c.readBody(resp)
+	if err != nil {
+		return nil, err
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
+}
+
+// newRequest checks the path and the context, then builds the outgoing
+// request: URL under the base path, default and caller headers, budget.
+func (c *Client) newRequest(ctx context.Context, method string, req *Request) (*http.Request, error) {
+	if err := checkPath(req.Path); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	budget := time.Duration(-1)
+	if deadline, ok := ctx.Deadline(); ok {
+		if budget = time.Until(deadline); budget <= 0 {
+			return nil, context.DeadlineExceeded
+		}
+	}
+	rawURL := c.base + req.Path
+	if q := req.Query.Encode(); q != "" {
+		rawURL += "?" + q
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	if hreq.URL.Host != c.host || hreq.URL.EscapedPath() != c.basePath+req.Path {
+		return nil, ErrBadPath // defence in depth: checkPath should make this impossible
+	}
+	h := hreq.Header
+	h.Set("Accept", "application/json")
+	h.Set("User-Agent", "braid")
+	for k, vs := range req.Header {
+		h[http.CanonicalHeaderKey(k)] = slices.Clone(vs)
+	}
+	h.Del(BudgetHeader) // only the context decides the budget
+	if budget > 0 {
+		h.Set(BudgetHeader, strconv.FormatInt(max(budget.Milliseconds(), 1), 10))
+	}
+	return hreq, nil
+}
+
+// readBody reads a 2xx body, bounded by MaxResponseBytes, and checks that it
+// is JSON.
+// A read cut short by the context fails with the context's error.
+func (c *Client) readBody(resp *http.Response) ([]byte, error) {
+	limit := c.cfg.MaxResponseBytes
+	if resp.ContentLength > limit {
+		return nil, ErrTooLarge // refused unread; closing costs the connection
+	}
+	body, err := readLimited(resp.Body, resp.ContentLength, limit)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("reading body: %w", err)
+	case int64(len(body)) > limit:
+		return nil, ErrTooLarge
+	case len(body) == 0:
+		return []byte("null"), nil
+	case !json.Valid(body):
+		return nil, ErrInvalidJSON
+	}
+	return body, nil
+}
+
+// statusError drains a bounded part of a non-2xx body, so that the
+// connection can be reused, and describes the answer.
+func statusError(resp *http.Response) *StatusError {
+	body, _ := readLimited(resp.Body, resp.ContentLength, drainLimit)
+	return &StatusError{Status: resp.StatusCode, Body: slices.Clone(body[:min(len(body), statusBodyLimit)])}
+}
+
+// readLimited reads r to EOF or until it has read more than limit bytes,
+// whichever comes first; a result longer than limit means r had more. size
+// is the expected length (-1 if unknown) and sizes the buffer up front.
+func readLimited(r io.Reader, size, limit int64) ([]byte, error) {
+	capacity := int64(512)
+	if size >= 0 && size <= limit {
+		capacity = size + 1 // room to read EOF without growing
+	}
+	b := make([]byte, 0, capacity)
+	r = io.LimitReader(r, limit+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}

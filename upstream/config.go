@@ -1,0 +1,139 @@
+package upstream
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// Defaults applied by New to the zero fields of a Config.
+const (
+	defaultMaxIdleConns          = 64
+	defaultMaxConns              = 256
+	defaultIdleTimeout           = 90 * time.Second
+	defaultDialTimeout           = 2 * time.Second
+	defaultTLSHandshakeTimeout   = 3 * time.Second
+	defaultResponseHeaderTimeout = 10 * time.Second
+	defaultMaxResponseBytes      = 8 << 20
+)
+
+// Config configures one upstream's Client. Zero values mean "use the
+// default"; negative values are rejected by Validate.
+type Config struct {
+	// URL is the upstream's base URL: absolute, http or https, optionally
+	// with a path prefix ("http://users:8080/api/v1"), never with a query or
+	// fragment. Request paths are appended to it. Required.
+	URL string `yaml:"url"`
+
+	// MaxIdleConns is the number of idle keep-alive connections kept open
+	// to the upstream host. Default 64.
+	MaxIdleConns int `yaml:"max_idle_conns"`
+
+	// MaxConns caps the connections to the upstream host, counting those
+	// dialing, active and idle; callers beyond it wait for a free one (under
+	// their deadline). Default 256.
+	MaxConns int `yaml:"max_conns"`
+
+	// IdleTimeout is how long an idle connection stays in the pool before
+	// it is closed. Default 90s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+
+	// DialTimeout bounds establishing a TCP connection. Default 2s.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+
+	// TLSHandshakeTimeout bounds the TLS handshake of https upstreams.
+	// Default 3s.
+	TLSHandshakeTimeout time.Duration `yaml:"tls_handshake_timeout"`
+
+	// ResponseHeaderTimeout bounds the wait for the response headers once
+	// the request is written. Default 10s; the route deadline carried by the
+	// context usually cuts first.
+	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
+
+	// MaxResponseBytes is the largest response body accepted; a larger one
+	// fails with ErrTooLarge. Default 8 MiB.
+	MaxResponseBytes int64 `yaml:"max_response_bytes"`
+
+	// H2C makes the client speak HTTP/2 with prior knowledge (no upgrade,
+	// no HTTP/1 fallback) to a plain http:// upstream. Default false.
+	// https upstreams always negotiate HTTP/2 via ALPN, so H2C requires an
+	// http:// URL.
+	H2C bool `yaml:"h2c"`
+}
+
+// Validate reports every problem with c, each naming its YAML field, joined
+// with errors.Join. It returns nil when c is usable.
+func (c Config) Validate() error {
+	errs := []error{validateURL(c.URL, c.H2C)}
+	for _, f := range []struct {
+		name  string
+		value int64
+	}{
+		{"max_idle_conns", int64(c.MaxIdleConns)},
+		{"max_conns", int64(c.MaxConns)},
+		{"max_response_bytes", c.MaxResponseBytes},
+	} {
+		if f.value < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative, got %d", f.name, f.value))
+		}
+	}
+	for _, f := range []struct {
+		name  string
+		value time.Duration
+	}{
+		{"idle_timeout", c.IdleTimeout},
+		{"dial_timeout", c.DialTimeout},
+		{"tls_handshake_timeout", c.TLSHandshakeTimeout},
+		{"response_header_timeout", c.ResponseHeaderTimeout},
+	} {
+		if f.value < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative, got %s", f.name, f.value))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validateURL checks the url field (and h2c, which depends on its scheme).
+func validateURL(raw string, h2c bool) error {
+	if raw == "" {
+		return errors.New("url: required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("url: must be an absolute http or https URL, got %q", raw)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.RawFragment != "" {
+		return fmt.Errorf("url: must not have a query or fragment, got %q", raw)
+	}
+	if h2c && u.Scheme != "http" {
+		return fmt.Errorf("h2c: requires an http:// url (https negotiates HTTP/2 via ALPN), got %q", raw)
+	}
+	return nil
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	if c.MaxIdleConns == 0 {
+		c.MaxIdleConns = defaultMaxIdleConns
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = defaultMaxConns
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = defaultIdleTimeout
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = defaultDialTimeout
+	}
+	if c.TLSHandshakeTimeout == 0 {
+		c.TLSHandshakeTimeout = defaultTLSHandshakeTimeout
+	}
+	if c.ResponseHeaderTimeout == 0 {
+		c.ResponseHeaderTimeout = defaultResponseHeaderTimeout
+	}
+	if c.MaxResponseBytes == 0 {
+		c.MaxResponseBytes = defaultMaxResponseBytes
+	}
+	return c
+}

@@ -1,0 +1,90 @@
+package upstream
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// Sentinel errors that callers branch on with errors.Is. Fetch returns them
+// wrapped in an *Error.
+var (
+	// ErrInvalidJSON means a 2xx body is not valid JSON, including a body
+	// that was cut short.
+	ErrInvalidJSON = errors.New("response is not valid JSON")
+
+	// ErrTooLarge means the response body exceeds Config.MaxResponseBytes.
+	ErrTooLarge = errors.New("response exceeds max_response_bytes")
+
+	// ErrUnavailable means the upstream is refusing calls: it answered 503
+	// or 429. Resilience middleware (breaker, bulkhead) wraps it as well.
+	ErrUnavailable = errors.New("upstream is refusing calls")
+
+	// ErrBadPath means Request.Path was rejected before any network I/O: it
+	// does not start with "/", has a "." or ".." segment (raw or
+	// percent-encoded), or holds a character that cannot appear in an
+	// escaped path ("?", "#", backslash, space, control characters, ...).
+	ErrBadPath = errors.New("request path is not allowed")
+)
+
+// statusBodyLimit is how much of a non-2xx body StatusError keeps for logs.
+const statusBodyLimit = 512
+
+// StatusError is a non-2xx answer from the upstream, including a redirect,
+// which the client never follows.
+type StatusError struct {
+	Status int    // HTTP status code
+	Body   []byte // first 512 bytes of the body, for logs
+}
+
+// Error returns "status N".
+func (e *StatusError) Error() string {
+	return "status " + strconv.Itoa(e.Status)
+}
+
+// Unwrap returns ErrUnavailable for 503 and 429 answers, and nil otherwise.
+func (e *StatusError) Unwrap() error {
+	if e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests {
+		return ErrUnavailable
+	}
+	return nil
+}
+
+// Error is a failed upstream call. It names the upstream and the request and
+// wraps the cause: a *StatusError, ErrInvalidJSON, ErrTooLarge, ErrBadPath,
+// or a transport error such as a *url.Error carrying
+// context.DeadlineExceeded, or io.ErrUnexpectedEOF.
+type Error struct {
+	Upstream string // the Client's name
+	Method   string // request method
+	Path     string // request path, as given
+	Err      error  // the cause
+}
+
+// Error returns, for example, `upstream "users": GET /users/1: status 500`.
+// A path holding unprintable characters is quoted.
+func (e *Error) Error() string {
+	path := e.Path
+	if !printable(path) {
+		path = strconv.Quote(path)
+	}
+	return fmt.Sprintf("upstream %q: %s %s: %v", e.Upstream, e.Method, path, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// printable reports whether s is non-empty printable ASCII without spaces,
+// so that it can be logged unquoted.
+func printable(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
