@@ -14,6 +14,10 @@ var ErrDependencyFailed = errors.New("dependency failed")
 // path that meets a string where it wants an array).
 var ErrBadData = errors.New("unexpected upstream data")
 
+// ErrPanic is wrapped when a call's goroutine panicked; the panic value and
+// stack follow in the message.
+var ErrPanic = errors.New("internal error")
+
 // InputError is a request parameter that cannot be used: the client's fault.
 type InputError struct {
 	Param string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -46,7 +47,7 @@ func (p *Plan) Execute(ctx context.Context, params map[string]string) (*Result, 
 		g.Go(func() error {
 			defer close(done[i])
 			start := time.Now()
-			err := res.run(gctx, cl, done, params)
+			err := res.runSafe(gctx, cl, done, params)
 			res.parts[i].elapsed = time.Since(start)
 			if err == nil {
 				return nil
@@ -62,6 +63,17 @@ func (p *Plan) Execute(ctx context.Context, params map[string]string) (*Result, 
 		return nil, err
 	}
 	return res, nil
+}
+
+// runSafe is run, with a panic turned into an error wrapping ErrPanic: a
+// bug met by one request must not take the gateway down.
+func (r *Result) runSafe(ctx context.Context, cl *call, done []chan struct{}, params map[string]string) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: %v\n%s", ErrPanic, v, debug.Stack())
+		}
+	}()
+	return r.run(ctx, cl, done, params)
 }
 
 // run waits for the call's dependencies, builds its request and makes it.

@@ -324,3 +324,14 @@ func TestRawPartsAreSplicedUnchanged(t *testing.T) {
 		t.Errorf("body = %s, want %s", body, want)
 	}
 }
+
+// TestPanicInCallBecomesError: a panicking call fails its request with
+// ErrPanic instead of crashing the process.
+func TestPanicInCallBecomesError(t *testing.T) {
+	boom := func(context.Context, *upstream.Request) (*upstream.Response, error) { panic("boom") }
+	p := mustCompile(t, []CallConfig{{Name: "x", Upstream: "u", Path: "/x"}}, nil, map[string]upstream.Fetch{"u": boom})
+	_, _, err := execute(t, p, nil)
+	if !errors.Is(err, ErrPanic) || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("err = %v, want ErrPanic carrying the panic value", err)
+	}
+}

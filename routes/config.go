@@ -1,0 +1,160 @@
+package routes
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/braidgw/braid/aggregate"
+)
+
+// Config is the set of composite endpoints.
+type Config struct {
+	// Routes are mounted in order; a method and path may appear once.
+	Routes []RouteConfig `yaml:"routes"`
+}
+
+// RouteConfig declares one composite endpoint.
+type RouteConfig struct {
+	// Path is a chi pattern such as "/api/users/{id}/dashboard". Required.
+	Path string `yaml:"path"`
+	// Method is GET (the default) or HEAD.
+	Method string `yaml:"method"`
+	// Timeout is the whole request's deadline: every call runs inside it.
+	// Default 2s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Params declares the route's parameters. A parameter named in Path is a
+	// path parameter (of type string unless declared); any other is a query
+	// parameter.
+	Params []ParamConfig `yaml:"params"`
+	// Calls are the downstream calls; see aggregate.CallConfig. Required.
+	Calls []aggregate.CallConfig `yaml:"calls"`
+}
+
+// ParamConfig declares a path or query parameter and how to validate it.
+type ParamConfig struct {
+	// Name is the parameter's name in the path pattern or query. Required.
+	Name string `yaml:"name"`
+	// Type is string (the default), int, bool or uuid.
+	Type string `yaml:"type"`
+	// Required makes a query parameter mandatory; path parameters always
+	// are. Default false.
+	Required bool `yaml:"required"`
+	// Default is used when an optional query parameter is absent; it must
+	// itself be valid. Default none: the parameter is left out.
+	Default string `yaml:"default"`
+	// Min and Max bound an int parameter; default unbounded.
+	Min *int64 `yaml:"min"`
+	Max *int64 `yaml:"max"`
+	// Pattern is a regular expression the whole value must match; default
+	// none.
+	Pattern string `yaml:"pattern"`
+}
+
+const defaultTimeout = 2 * time.Second
+
+var patternParam = regexp.MustCompile(`\{([^{}:]+)(?::[^{}]*)?\}`)
+
+// pathParams returns the parameter names in a chi pattern.
+func pathParams(pattern string) []string {
+	var names []string
+	for _, m := range patternParam.FindAllStringSubmatch(pattern, -1) {
+		names = append(names, m[1])
+	}
+	return names
+}
+
+// compileParams checks a route's parameters and returns them with the path
+// parameters first, each resolved to where it is read from.
+func compileParams(field string, rc RouteConfig) ([]*param, []error) {
+	var errs []error
+	errf := func(f, format string, args ...any) {
+		errs = append(errs, &aggregate.ConfigError{Field: f, Msg: fmt.Sprintf(format, args...)})
+	}
+	inPath := pathParams(rc.Path)
+	declared := map[string]bool{}
+	var params []*param
+	for i, pc := range rc.Params {
+		f := fmt.Sprintf("%s.params[%d]", field, i)
+		if pc.Name == "" {
+			errf(f+".name", "is required")
+			continue
+		}
+		if declared[pc.Name] {
+			errf(f+".name", "%q is declared twice", pc.Name)
+			continue
+		}
+		declared[pc.Name] = true
+		p, perrs := newParam(f, pc, slices.Contains(inPath, pc.Name))
+		errs = append(errs, perrs...)
+		if p != nil {
+			params = append(params, p)
+		}
+	}
+	for _, name := range inPath {
+		if !declared[name] {
+			params = append(params, &param{ParamConfig: ParamConfig{Name: name, Type: "string"}, inPath: true})
+		}
+	}
+	slices.SortStableFunc(params, func(a, b *param) int {
+		if a.inPath == b.inPath {
+			return 0
+		}
+		if a.inPath {
+			return -1
+		}
+		return 1
+	})
+	return params, errs
+}
+
+func newParam(field string, pc ParamConfig, inPath bool) (*param, []error) {
+	var errs []error
+	errf := func(f, format string, args ...any) {
+		errs = append(errs, &aggregate.ConfigError{Field: field + "." + f, Msg: fmt.Sprintf(format, args...)})
+	}
+	p := &param{ParamConfig: pc, inPath: inPath}
+	if p.Type == "" {
+		p.Type = "string"
+	}
+	if _, ok := checkers[p.Type]; !ok {
+		errf("type", "%q: want string, int, bool or uuid", pc.Type)
+	}
+	if inPath && pc.Default != "" {
+		errf("default", "a path parameter cannot have a default")
+	}
+	if inPath && pc.Required {
+		errf("required", "path parameters are always required; remove it")
+	}
+	if (pc.Min != nil || pc.Max != nil) && p.Type != "int" {
+		errf("min", "min and max apply to int parameters only")
+	}
+	if pc.Min != nil && pc.Max != nil && *pc.Min > *pc.Max {
+		errf("max", "%d is less than min %d", *pc.Max, *pc.Min)
+	}
+	if pc.Pattern != "" {
+		re, err := regexp.Compile("^(?:" + pc.Pattern + ")$")
+		if err != nil {
+			errf("pattern", "%v", err)
+		}
+		p.re = re
+	}
+	if len(errs) == 0 && pc.Default != "" {
+		if msg := p.check(pc.Default); msg != "" {
+			errf("default", "%q %s", pc.Default, msg)
+		}
+	}
+	return p, errs
+}
+
+func validMethod(m string) (string, bool) {
+	switch m = strings.ToUpper(m); m {
+	case "":
+		return "GET", true
+	case "GET", "HEAD":
+		return m, true
+	}
+	return m, false
+}

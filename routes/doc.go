@@ -1,0 +1,12 @@
+// Package routes mounts Braid's composite endpoints on a chi router.
+//
+// Each route is declared in configuration: a chi path pattern, typed
+// parameters, a deadline and the calls to make (see package aggregate). A
+// request is validated, executed under the route's deadline and answered
+// with one JSON document; failures become JSON errors with the status that
+// fits (400 bad parameter, 404 not found, 502 upstream failed, 503 upstream
+// refusing calls, 504 deadline), decided in one place, classify.
+//
+//	h, err := routes.New(cfg, routes.Options{Upstreams: fetchers, Logger: log})
+//	http.ListenAndServe(":8080", h)
+package routes

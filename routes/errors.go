@@ -1,0 +1,91 @@
+package routes
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/braidgw/braid/aggregate"
+	"github.com/braidgw/braid/upstream"
+)
+
+// StatusClientClosed is logged (never sent) when the client went away
+// before the response was ready, as nginx does.
+const StatusClientClosed = 499
+
+// apiError is the JSON body of every error response.
+type apiError struct {
+	Status   int    `json:"status"`
+	Code     string `json:"error"`
+	Message  string `json:"message"`
+	Call     string `json:"call,omitempty"`
+	Upstream string `json:"upstream,omitempty"`
+}
+
+// classify maps an error from a request's handling to the response status
+// and body. It is the one place where errors become HTTP statuses.
+func classify(err error) apiError {
+	var (
+		pe *paramError
+		ie *aggregate.InputError
+		ce *aggregate.CallError
+		se *upstream.StatusError
+	)
+	switch {
+	case errors.As(err, &pe):
+		return apiError{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: pe.Error()}
+	case errors.As(err, &ie):
+		return apiError{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: ie.Error()}
+	}
+	e := apiError{Status: http.StatusBadGateway, Code: "upstream_error"}
+	who := "the gateway"
+	if errors.As(err, &ce) {
+		e.Call, e.Upstream = ce.Call, ce.Upstream
+		who = fmt.Sprintf("upstream %s", ce.Upstream)
+	}
+	var what string
+	switch {
+	case errors.Is(err, aggregate.ErrPanic):
+		e.Status, e.Code, what = http.StatusInternalServerError, "internal_error", "the gateway failed while handling it"
+	case errors.Is(err, context.Canceled):
+		e.Status, e.Code, what = StatusClientClosed, "client_closed", "the client closed the request"
+	case errors.Is(err, context.DeadlineExceeded):
+		e.Status, e.Code, what = http.StatusGatewayTimeout, "deadline_exceeded", who+" did not answer within the deadline"
+	case errors.As(err, &se) && se.Status == http.StatusNotFound:
+		e.Status, e.Code, what = http.StatusNotFound, "not_found", who+" answered 404 not found"
+	case errors.Is(err, upstream.ErrUnavailable):
+		e.Status, e.Code, what = http.StatusServiceUnavailable, "upstream_unavailable", who+" is refusing calls"
+	case errors.As(err, &se):
+		what = fmt.Sprintf("%s answered status %d", who, se.Status)
+	case errors.Is(err, upstream.ErrInvalidJSON):
+		e.Code, what = "invalid_upstream_response", who+" sent a body that is not valid JSON"
+	case errors.Is(err, upstream.ErrTooLarge):
+		e.Code, what = "invalid_upstream_response", who+" sent a body over its size limit"
+	case errors.Is(err, aggregate.ErrBadData):
+		e.Code, what = "invalid_upstream_response", who+" sent data of an unexpected shape"
+	default:
+		what = who + " could not be reached"
+	}
+	e.Message = what
+	if e.Call != "" {
+		e.Message = fmt.Sprintf("call %q failed: %s", e.Call, what)
+		if errors.Is(err, aggregate.ErrDependencyFailed) {
+			e.Message = fmt.Sprintf("call %q could not run: a call it depends on failed: %s", e.Call, what)
+		}
+	}
+	return e
+}
+
+// writeError writes e as the JSON error response.
+func writeError(w http.ResponseWriter, e apiError) {
+	if e.Status == StatusClientClosed {
+		return
+	}
+	body, _ := json.Marshal(e) // apiError always marshals
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(append(body, '\n'))
+}

@@ -1,0 +1,129 @@
+package routes
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// maxParamLen bounds any parameter value; longer values are refused.
+const maxParamLen = 1024
+
+// param is a compiled ParamConfig.
+type param struct {
+	ParamConfig
+	inPath bool
+	re     *regexp.Regexp
+}
+
+// checkers validate a value of each type and return what is wrong, or "".
+var checkers = map[string]func(string) string{
+	"string": func(string) string { return "" },
+	"int": func(s string) string {
+		if _, err := strconv.ParseInt(s, 10, 64); err != nil {
+			return "must be an integer"
+		}
+		return ""
+	},
+	"bool": func(s string) string {
+		if _, err := strconv.ParseBool(s); err != nil {
+			return "must be true or false"
+		}
+		return ""
+	},
+	"uuid": func(s string) string {
+		if !uuidRE.MatchString(s) {
+			return "must be a UUID"
+		}
+		return ""
+	},
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// check returns what is wrong with v, or "" when it is valid.
+func (p *param) check(v string) string {
+	if len(v) > maxParamLen {
+		return fmt.Sprintf("is longer than %d bytes", maxParamLen)
+	}
+	if !utf8.ValidString(v) {
+		return "is not valid UTF-8"
+	}
+	if msg := checkers[p.Type](v); msg != "" {
+		return msg
+	}
+	if p.Type == "int" {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if p.Min != nil && n < *p.Min {
+			return fmt.Sprintf("must be at least %d", *p.Min)
+		}
+		if p.Max != nil && n > *p.Max {
+			return fmt.Sprintf("must be at most %d", *p.Max)
+		}
+	}
+	if p.re != nil && !p.re.MatchString(v) {
+		return fmt.Sprintf("must match %s", p.Pattern)
+	}
+	return ""
+}
+
+// paramError is a request parameter that failed validation.
+type paramError struct {
+	where, name, value, msg string
+}
+
+func (e *paramError) Error() string {
+	if e.value == "" && e.msg == "is required" {
+		return fmt.Sprintf("%s parameter %q is required", e.where, e.name)
+	}
+	return fmt.Sprintf("%s parameter %q %s, got %q", e.where, e.name, e.msg, truncate(e.value, 64))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// readParams extracts and validates the route's parameters from r.
+func readParams(r *http.Request, params []*param) (map[string]string, error) {
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, &paramError{where: "query", name: "", msg: "is malformed", value: truncate(r.URL.RawQuery, 64)}
+	}
+	out := make(map[string]string, len(params))
+	for _, p := range params {
+		where := "query"
+		var v string
+		var present bool
+		if p.inPath {
+			where = "path"
+			raw := chi.URLParam(r, p.Name)
+			if v, err = url.PathUnescape(raw); err != nil {
+				return nil, &paramError{where: where, name: p.Name, value: raw, msg: "is not a valid escaped path segment"}
+			}
+			present = true
+		} else if vs, ok := query[p.Name]; ok {
+			v, present = vs[0], true
+		}
+		switch {
+		case !present && p.Required:
+			return nil, &paramError{where: where, name: p.Name, msg: "is required"}
+		case !present && p.Default != "":
+			v, present = p.Default, true
+		case !present:
+			continue
+		}
+		if msg := p.check(v); msg != "" {
+			return nil, &paramError{where: where, name: p.Name, value: v, msg: msg}
+		}
+		out[p.Name] = v
+	}
+	return out, nil
+}

@@ -1,0 +1,212 @@
+package routes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/braidgw/braid/aggregate"
+	"github.com/braidgw/braid/upstream"
+)
+
+// Response headers set on composite responses.
+const (
+	// DegradedHeader lists the optional calls that failed (their parts are
+	// null), comma separated.
+	DegradedHeader = "Braid-Degraded"
+	// MissingKeysHeader lists, per batch call, keys that had no object and
+	// were stitched as null: "products=17,23; sellers=4".
+	MissingKeysHeader = "Braid-Missing-Keys"
+)
+
+// Options are what the routes are built with.
+type Options struct {
+	// Upstreams maps upstream names to their Fetch. Required.
+	Upstreams map[string]upstream.Fetch
+	// Logger receives access logs and errors; nil discards them.
+	Logger *slog.Logger
+	// MaxBodyBytes bounds request bodies; larger ones get 413. Default 1 MiB.
+	MaxBodyBytes int64
+}
+
+// route is a compiled RouteConfig.
+type route struct {
+	method  string
+	path    string
+	timeout time.Duration
+	params  []*param
+	plan    *aggregate.Plan
+}
+
+// compile checks cfg against the upstreams and compiles every route. All
+// mistakes are reported, joined, each naming its field.
+func compile(cfg Config, ups map[string]upstream.Fetch) ([]*route, error) {
+	var errs []error
+	errf := func(f, format string, args ...any) {
+		errs = append(errs, &aggregate.ConfigError{Field: f, Msg: fmt.Sprintf(format, args...)})
+	}
+	if len(cfg.Routes) == 0 {
+		errf("routes", "at least one route is required")
+	}
+	seen := map[string]bool{}
+	var out []*route
+	for i, rc := range cfg.Routes {
+		field := fmt.Sprintf("routes[%d]", i)
+		rt := &route{path: rc.Path, timeout: rc.Timeout}
+		var ok bool
+		if rt.method, ok = validMethod(rc.Method); !ok {
+			errf(field+".method", "%q: only GET and HEAD are allowed", rc.Method)
+		}
+		switch {
+		case rc.Path == "" || rc.Path[0] != '/':
+			errf(field+".path", "%q must start with /", rc.Path)
+		case seen[rt.method+" "+rc.Path]:
+			errf(field+".path", "%s %s is declared twice", rt.method, rc.Path)
+		}
+		seen[rt.method+" "+rc.Path] = true
+		if rc.Timeout < 0 {
+			errf(field+".timeout", "must not be negative")
+		} else if rc.Timeout == 0 {
+			rt.timeout = defaultTimeout
+		}
+		params, perrs := compileParams(field, rc)
+		errs = append(errs, perrs...)
+		rt.params = params
+		names := make([]string, len(params))
+		for j, p := range params {
+			names[j] = p.Name
+		}
+		plan, err := aggregate.Compile(rc.Calls, aggregate.Env{Field: field, Params: names, Upstreams: ups})
+		if err != nil {
+			errs = append(errs, err)
+		}
+		rt.plan = plan
+		out = append(out, rt)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// New compiles cfg and returns the gateway's public handler: a chi router
+// with the composite routes behind recover, body-limit and access-log
+// middleware. Unknown paths get a 404 JSON error.
+func New(cfg Config, opts Options) (http.Handler, error) {
+	rts, err := compile(cfg, opts.Upstreams)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	r := chi.NewRouter()
+	r.Use(recoverer(log), accessLog(log), limitBody(opts.MaxBodyBytes))
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, apiError{Status: http.StatusNotFound, Code: "no_route", Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path)})
+	})
+	for _, rt := range rts {
+		r.Method(rt.method, rt.path, &handler{route: rt, log: log})
+	}
+	return r, nil
+}
+
+// handler serves one composite route.
+type handler struct {
+	route *route
+	log   *slog.Logger
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	params, err := readParams(r, h.route.params)
+	if err != nil {
+		writeError(w, classify(err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.route.timeout)
+	defer cancel()
+	res, err := h.route.plan.Execute(ctx, params)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	body, err := res.AppendJSON((*bp)[:0])
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	*bp = body
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	if d := res.Degraded(); len(d) > 0 {
+		hdr.Set(DegradedHeader, strings.Join(d, ","))
+		for _, e := range res.Errors() {
+			h.log.WarnContext(r.Context(), "optional call failed", "route", h.route.path, "err", e)
+		}
+	}
+	if m := res.MissingKeys(); len(m) > 0 {
+		hdr.Set(MissingKeysHeader, formatMissing(res, m))
+		h.log.InfoContext(r.Context(), "batch keys not found", "route", h.route.path, "missing", hdr.Get(MissingKeysHeader))
+	}
+	hdr.Set("Server-Timing", serverTiming(res))
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(append(body, '\n'))
+}
+
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e := classify(err)
+	h.log.WarnContext(r.Context(), "request failed", "route", h.route.path, "status", e.Status, "err", err)
+	writeError(w, e)
+}
+
+const maxMissingListed = 50
+
+// formatMissing renders missing keys per batch call in declared order,
+// listing at most maxMissingListed keys each.
+func formatMissing(res *aggregate.Result, m map[string][]string) string {
+	var parts []string
+	for _, t := range res.Timings() {
+		keys, ok := m[t.Call]
+		if !ok {
+			continue
+		}
+		s := strings.Join(keys[:min(len(keys), maxMissingListed)], ",")
+		if len(keys) > maxMissingListed {
+			s += fmt.Sprintf(",...(%d more)", len(keys)-maxMissingListed)
+		}
+		parts = append(parts, t.Call+"="+s)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// serverTiming renders each call's duration as a Server-Timing header.
+func serverTiming(res *aggregate.Result) string {
+	var b strings.Builder
+	for i, t := range res.Timings() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s;dur=%.1f", t.Call, float64(t.Duration.Microseconds())/1000)
+	}
+	return b.String()
+}
