@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"runtime/debug"
@@ -60,9 +61,23 @@ func (p *Plan) Execute(ctx context.Context, params map[string]string) (*Result, 
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, res.firstFailure(err)
 	}
 	return res, nil
+}
+
+// firstFailure picks, among the required calls that failed for a reason of
+// their own (not the cancellation that the first failure caused), the first
+// declared, so that the error a client sees does not depend on which call
+// happened to fail first.
+func (r *Result) firstFailure(first error) error {
+	for i, cl := range r.plan.calls {
+		err := r.parts[i].err
+		if !cl.Optional && err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return first
 }
 
 // runSafe is run, with a panic turned into an error wrapping ErrPanic: a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -167,6 +168,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.InfoContext(r.Context(), "batch keys not found", "route", h.route.path, "missing", hdr.Get(MissingKeysHeader))
 	}
 	hdr.Set("Server-Timing", serverTiming(res))
+	hdr.Set("Content-Length", strconv.Itoa(len(body)+1))
 	if r.Method == http.MethodHead {
 		return
 	}

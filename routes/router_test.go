@@ -81,9 +81,11 @@ func gateway(t *testing.T, handlers map[string]http.HandlerFunc, mutate ...func(
 
 func okHandlers() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
-		"users":           body(`{"id":1}`),
-		"notifications":   body(`[]`),
-		"recommendations": func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, `{"limit":`+r.URL.Query().Get("limit")+`}`) },
+		"users":         body(`{"id":1}`),
+		"notifications": body(`[]`),
+		"recommendations": func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, `{"limit":`+r.URL.Query().Get("limit")+`}`)
+		},
 	}
 }
 
@@ -145,7 +147,10 @@ func TestErrors(t *testing.T) {
 		{name: "query over max", req: httptest.NewRequest("GET", "/api/users/1/dashboard?limit=500", nil), wantStatus: 400, wantCode: "invalid_parameter", wantMsg: `query parameter "limit" must be at most 50, got "500"`},
 		{name: "query not int", req: httptest.NewRequest("GET", "/api/users/1/dashboard?limit=", nil), wantStatus: 400, wantCode: "invalid_parameter", wantMsg: `query parameter "limit" must be an integer`},
 		{name: "malformed query", req: httptest.NewRequest("GET", "/api/users/1/dashboard?limit=%zz", nil), wantStatus: 400, wantCode: "invalid_parameter", wantMsg: "malformed"},
-		{name: "upstream 404", users: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(404); _, _ = io.WriteString(w, `{"error":"no user"}`) }, wantStatus: 404, wantCode: "not_found", wantMsg: `call "user" failed: upstream users answered 404`, wantCalls: 1},
+		{name: "upstream 404", users: func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(404)
+			_, _ = io.WriteString(w, `{"error":"no user"}`)
+		}, wantStatus: 404, wantCode: "not_found", wantMsg: `call "user" failed: upstream users answered 404`, wantCalls: 1},
 		{name: "upstream 500", users: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) }, wantStatus: 502, wantCode: "upstream_error", wantMsg: `upstream users answered status 500`, wantCalls: 1},
 		{name: "upstream 503", users: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }, wantStatus: 503, wantCode: "upstream_unavailable", wantMsg: `upstream users is refusing calls`, wantCalls: 1},
 		{name: "non-JSON", users: body(`<html>`), wantStatus: 502, wantCode: "invalid_upstream_response", wantMsg: `upstream users sent a body that is not valid JSON`, wantCalls: 1},

@@ -1,0 +1,133 @@
+// Command gateway runs Braid, the request-aggregation gateway.
+//
+//	gateway -demo                      demo services in process, ./gateway.yaml or the embedded default
+//	gateway -config gateway.yaml       serve the routes of a configuration file
+//	gateway validate -config FILE      check a configuration file and exit
+//
+// SIGTERM or SIGINT drains: /readyz turns 503, the listener closes, in-flight
+// requests finish (up to server.shutdown_timeout) and the process exits 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/braidgw/braid"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the command-line flags.
+type options struct {
+	config    string
+	configSet bool
+	demo      bool
+	listen    string
+	admin     string
+	logFormat string
+	logLevel  string
+}
+
+func parseFlags(name string, args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := &options{}
+	fs.StringVar(&o.config, "config", "gateway.yaml", "configuration file (without -config, a missing ./gateway.yaml falls back to the embedded default)")
+	if name == "gateway" {
+		fs.BoolVar(&o.demo, "demo", false, "start the five demo services in process and point the upstreams at them")
+		fs.StringVar(&o.listen, "listen", "", "public address, overriding server.listen")
+		fs.StringVar(&o.admin, "admin", "", "admin address, overriding server.admin_listen")
+		fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+		fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	fs.Visit(func(f *flag.Flag) { o.configSet = o.configSet || f.Name == "config" })
+	return o, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "validate" {
+		return validate(args[1:], stdout, stderr)
+	}
+	o, err := parseFlags("gateway", args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		return 2
+	}
+	log, err := newLogger(stderr, o.logFormat, o.logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serve(ctx, o, log, stdout); err != nil {
+		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// validate implements "gateway validate -config FILE".
+func validate(args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags("validate", args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	gw, err := build(o, lookupEnv, slog.New(slog.DiscardHandler))
+	if err != nil {
+		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		return 1
+	}
+	gw.close()
+	fmt.Fprintf(stdout, "%s: ok (%d routes, %d upstreams)\n", gw.source, len(gw.cfg.Routes), len(gw.cfg.Upstreams))
+	return 0
+}
+
+// readConfig reads the configuration file, falling back to the embedded
+// default when -config was not given and ./gateway.yaml does not exist.
+func readConfig(o *options) (src []byte, source string, err error) {
+	src, err = os.ReadFile(o.config)
+	if err != nil && !o.configSet && errors.Is(err, os.ErrNotExist) {
+		return braid.DefaultConfig, "embedded default configuration", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("reading configuration: %w", err)
+	}
+	return src, o.config, nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level: %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format: %q: want text or json", format)
+}

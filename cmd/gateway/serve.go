@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/braidgw/braid/demo"
+	"github.com/braidgw/braid/routes"
+	"github.com/braidgw/braid/upstream"
+)
+
+// shutdownGrace bounds stopping the in-process demo services.
+const shutdownGrace = 5 * time.Second
+
+// gateway is everything built from the configuration, before serving.
+type gateway struct {
+	cfg     *fileConfig
+	source  string
+	clients []*upstream.Client
+	handler http.Handler
+}
+
+func (g *gateway) close() {
+	for _, c := range g.clients {
+		c.Close()
+	}
+}
+
+// build reads and validates the configuration and wires the upstream
+// clients and routes. Nothing listens yet.
+func build(o *options, lookup func(string) (string, bool), log *slog.Logger) (*gateway, error) {
+	src, source, err := readConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	invalid := func(err error) error {
+		return fmt.Errorf("%s: invalid configuration:\n%s", source, describeErrors(err))
+	}
+	cfg, err := parseConfig(src, lookup, serverConfig{Listen: o.listen, AdminListen: o.admin})
+	if err != nil {
+		return nil, invalid(err)
+	}
+	gw := &gateway{cfg: cfg, source: source}
+	fetchers := map[string]upstream.Fetch{}
+	names := make([]string, 0, len(cfg.Upstreams))
+	for name := range cfg.Upstreams {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		c, err := upstream.New(name, cfg.Upstreams[name])
+		if err != nil {
+			gw.close()
+			return nil, invalid(fmt.Errorf("upstreams.%s: %w", name, err))
+		}
+		gw.clients = append(gw.clients, c)
+		fetchers[name] = c.Fetch
+	}
+	gw.handler, err = routes.New(cfg.Config, routes.Options{Upstreams: fetchers, Logger: log, MaxBodyBytes: cfg.Server.MaxBodyBytes})
+	if err != nil {
+		gw.close()
+		return nil, invalid(err)
+	}
+	return gw, nil
+}
+
+// demoEnv maps the upstream URL variables of gateway.yaml to the in-process
+// demo services.
+func demoEnv(c *demo.Cluster) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		for _, svc := range demo.ServiceNames {
+			if name == strings.ToUpper(svc)+"_URL" {
+				return c.URL(svc), true
+			}
+		}
+		return lookupEnv(name)
+	}
+}
+
+// serve runs the gateway until ctx ends, then drains.
+func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer) error {
+	lookup := lookupEnv
+	if o.demo {
+		cluster, err := demo.Start(ctx, demo.Options{Logger: log.With("component", "demo")})
+		if err != nil {
+			return fmt.Errorf("starting demo services: %w", err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+			defer cancel()
+			_ = cluster.Shutdown(sctx)
+		}()
+		lookup = demoEnv(cluster)
+	}
+	gw, err := build(o, lookup, log)
+	if err != nil {
+		return err
+	}
+	defer gw.close()
+	sc := gw.cfg.Server
+	pub, err := net.Listen("tcp", sc.Listen)
+	if err != nil {
+		return fmt.Errorf("server.listen: %w", err)
+	}
+	adm, err := net.Listen("tcp", sc.AdminListen)
+	if err != nil {
+		pub.Close()
+		return fmt.Errorf("server.admin_listen: %w", err)
+	}
+	var ready atomic.Bool
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	public := &http.Server{Handler: gw.handler, ReadHeaderTimeout: sc.ReadHeaderTimeout, ReadTimeout: sc.ReadTimeout,
+		WriteTimeout: sc.WriteTimeout, IdleTimeout: sc.IdleTimeout, MaxHeaderBytes: sc.MaxHeaderBytes, ErrorLog: errLog}
+	admin := &http.Server{Handler: adminHandler(&ready), ReadHeaderTimeout: sc.ReadHeaderTimeout, ErrorLog: errLog}
+	errc := make(chan error, 2)
+	go func() { errc <- public.Serve(pub) }()
+	go func() { errc <- admin.Serve(adm) }()
+	ready.Store(true)
+	banner(stdout, gw, pub.Addr(), adm.Addr(), o.demo)
+	log.Info("serving", "addr", pub.Addr().String(), "admin", adm.Addr().String(), "config", gw.source)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	ready.Store(false)
+	log.Info("draining: refusing new connections, finishing in-flight requests", "timeout", sc.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sc.ShutdownTimeout)
+	defer cancel()
+	shutErr := errors.Join(public.Shutdown(sctx), admin.Shutdown(sctx))
+	for range cap(errc) - boolInt(serveErr != nil) {
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			serveErr = errors.Join(serveErr, err)
+		}
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serving: %w", serveErr)
+	}
+	if shutErr != nil {
+		return fmt.Errorf("draining: %w", shutErr)
+	}
+	log.Info("drained; bye")
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// adminHandler serves the admin listener: liveness and readiness.
+func adminHandler(ready *atomic.Bool) http.Handler {
+	r := chi.NewRouter()
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]any{"status": 404, "error": "no_route", "message": "no admin endpoint " + r.URL.Path})
+	})
+	return r
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// banner tells a person what is running and what to try.
+func banner(w io.Writer, gw *gateway, pub, adm net.Addr, demoMode bool) {
+	base := "http://" + pub.String()
+	if host, port, err := net.SplitHostPort(pub.String()); err == nil && (host == "::" || host == "0.0.0.0") {
+		base = "http://localhost:" + port
+	}
+	mode := ""
+	if demoMode {
+		mode = ", demo services in process"
+	}
+	fmt.Fprintf(w, "braid: serving on %s (admin http://%s; config %s%s)\n", base, adm, gw.source, mode)
+	fmt.Fprintln(w, "try:")
+	for _, rc := range gw.cfg.Routes {
+		fmt.Fprintf(w, "  curl -s %s%s\n", base, patternParamRE.ReplaceAllString(rc.Path, "1"))
+	}
+	fmt.Fprintf(w, "  curl -s http://%s/readyz\n", adm)
+}
