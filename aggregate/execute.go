@@ -73,7 +73,8 @@ func (p *Plan) Execute(ctx context.Context, params map[string]string) (*Result, 
 func (r *Result) firstFailure(first error) error {
 	for i, cl := range r.plan.calls {
 		err := r.parts[i].err
-		if !cl.Optional && err != nil && !errors.Is(err, context.Canceled) {
+		collateral := errors.Is(err, context.Canceled) || err != first && errors.Is(err, first)
+		if !cl.Optional && err != nil && !collateral {
 			return err
 		}
 	}
