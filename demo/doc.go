@@ -1,0 +1,46 @@
+// Package demo implements the five demo downstream services that Braid
+// composes: users, orders, products, notifications and recommendations.
+//
+// The services exist so that newcomers, docker-compose and the end-to-end
+// tests have realistic upstreams to aggregate. Each is a small HTTP JSON API
+// over a [Store]: the in-memory [MemoryStore] by default, or a
+// [PostgresStore] on a pgx pool when a DSN is given. Both serve the same
+// deterministic data, generated from a fixed seed, so a request returns the
+// same bytes on every run and from either store.
+//
+// Every service can be slowed down, made to fail a fraction of its requests,
+// or taken down, from flags of cmd/demo, from the Go API ([Service.SetFaults])
+// or at run time through the admin endpoints on its own port:
+//
+//	GET  /_demo/faults   current faults, e.g. {"latency":"50ms","error_rate":0.2,"down":false}
+//	PUT  /_demo/faults   update any subset of those fields
+//	GET  /_demo/stats    requests served, total and per route pattern
+//	POST /_demo/reset    zero the counters and clear the faults
+//
+// # Seed data
+//
+// The seed holds 300 users (ids 1..300), 400 products (ids 1..400), 0–12
+// orders per user with 1–6 line items each, 2–8 notifications per user and
+// up to 30 recommendations per user. Two users are fixtures that other
+// packages rely on:
+//
+//   - User 1 ([RichUserID]) is a gold-tier user with at least 5 orders,
+//     unread notifications and at least 12 recommendations; the README shows it.
+//   - User 7 ([BatchUserID]) has exactly 20 orders ([BatchUserOrders]) whose
+//     line items reference exactly 50 distinct products
+//     ([BatchUserProducts]); the e2e tests use it to exercise batch joins.
+//
+// # Use
+//
+// Start all five services on ephemeral loopback ports, call them, stop them:
+//
+//	c, err := demo.Start(ctx, demo.Options{})
+//	if err != nil {
+//		return err
+//	}
+//	defer c.Shutdown(ctx)
+//	resp, err := client.Get(c.URL("products") + "/products?ids=1,2,3")
+//
+// A single service is also a plain [http.Handler] (see [NewService]) for use
+// with net/http/httptest.
+package demo

@@ -1,0 +1,174 @@
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestFaultsJSON(t *testing.T) {
+	b, err := json.Marshal(Faults{Latency: 50 * time.Millisecond, ErrorRate: 0.2})
+	if err != nil || string(b) != `{"latency":"50ms","error_rate":0.2,"down":false}` {
+		t.Fatalf("Marshal = %s, %v", b, err)
+	}
+	f := Faults{Latency: time.Second, ErrorRate: 0.5}
+	if err := json.Unmarshal([]byte(`{"down":true}`), &f); err != nil {
+		t.Fatal(err)
+	}
+	if want := (Faults{Latency: time.Second, ErrorRate: 0.5, Down: true}); f != want {
+		t.Errorf("partial update = %+v, want %+v", f, want)
+	}
+}
+
+func TestPutFaults(t *testing.T) {
+	s := newTestService(t, "orders", ServiceOptions{})
+	r := do(t, s, http.MethodPut, "/_demo/faults", `{"latency":"80ms","error_rate":0.25}`)
+	wantStatus(t, r, http.StatusOK)
+	want := Faults{Latency: 80 * time.Millisecond, ErrorRate: 0.25}
+	if got := decode[Faults](t, r); got != want || s.Faults() != want {
+		t.Fatalf("after PUT: response %+v, service %+v, want %+v", got, s.Faults(), want)
+	}
+	r = do(t, s, http.MethodPut, "/_demo/faults", `{"down":true}`)
+	want.Down = true
+	if got := decode[Faults](t, r); got != want {
+		t.Fatalf("PUT of one field = %+v, want the others kept: %+v", got, want)
+	}
+	for _, tc := range []struct{ body, mention string }{
+		{`{"latency":"soon"}`, "latency"},
+		{`{"latency":"-1s"}`, "latency"},
+		{`{"latency":80}`, "latency"},
+		{`{"error_rate":1.5}`, "error_rate"},
+		{`{"error_rate":-0.1}`, "error_rate"},
+		{`{"error_rate":"high"}`, "error_rate"},
+		{`{"down":"yes"}`, "down"},
+		{`{"slow":true}`, `"slow"`},
+		{`not json`, "JSON"},
+		{``, "JSON"},
+		{`{"down":false} {}`, "more data"},
+	} {
+		wantError(t, do(t, s, http.MethodPut, "/_demo/faults", tc.body), http.StatusBadRequest, tc.mention)
+	}
+	if got := decode[Faults](t, get(t, s, "/_demo/faults")); got != want {
+		t.Errorf("rejected PUTs changed the faults to %+v, want %+v", got, want)
+	}
+	if s.Requests() != 0 {
+		t.Errorf("admin requests were counted: %d", s.Requests())
+	}
+}
+
+func TestSetFaultsValidates(t *testing.T) {
+	s := newTestService(t, "users", ServiceOptions{})
+	for _, f := range []Faults{{Latency: -time.Second}, {ErrorRate: 1.01}, {ErrorRate: math.NaN()}} {
+		if err := s.SetFaults(f); err == nil {
+			t.Errorf("SetFaults(%+v) accepted", f)
+		}
+	}
+	if s.Faults() != (Faults{}) {
+		t.Errorf("rejected faults were applied: %+v", s.Faults())
+	}
+}
+
+func TestDown(t *testing.T) {
+	s := newTestService(t, "products", ServiceOptions{Faults: Faults{Down: true}})
+	for _, target := range []string{"/products/1", "/products?ids=1", "/healthz", "/nowhere"} {
+		wantError(t, get(t, s, target), http.StatusServiceUnavailable, "service down")
+	}
+	wantStatus(t, get(t, s, "/_demo/faults"), http.StatusOK)
+	wantStatus(t, get(t, s, "/_demo/stats"), http.StatusOK)
+	wantStatus(t, do(t, s, http.MethodPut, "/_demo/faults", `{"down":false}`), http.StatusOK)
+	wantStatus(t, get(t, s, "/products/1"), http.StatusOK)
+}
+
+func TestErrorRateExtremes(t *testing.T) {
+	s := newTestService(t, "users", ServiceOptions{Faults: Faults{ErrorRate: 1}})
+	for range 100 {
+		wantError(t, get(t, s, "/users/1"), http.StatusInternalServerError, "injected failure")
+	}
+	if err := s.SetFaults(Faults{ErrorRate: 0}); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		wantStatus(t, get(t, s, "/users/1"), http.StatusOK)
+	}
+}
+
+// constSource is a rand.Source that always returns the same value.
+type constSource uint64
+
+func (c constSource) Uint64() uint64 { return uint64(c) }
+
+func TestErrorRateUsesInjectedSource(t *testing.T) {
+	half := Faults{ErrorRate: 0.5}
+	lucky := newTestService(t, "users", ServiceOptions{Faults: half, Rand: constSource(math.MaxUint64)})
+	unlucky := newTestService(t, "users", ServiceOptions{Faults: half, Rand: constSource(0)})
+	for range 20 {
+		wantStatus(t, get(t, lucky, "/users/1"), http.StatusOK)
+		wantStatus(t, get(t, unlucky, "/users/1"), http.StatusInternalServerError)
+	}
+
+	// Two services with equal seeds fail the same requests, about half of them.
+	a := newTestService(t, "users", ServiceOptions{Faults: half, Rand: rand.NewPCG(1, 2)})
+	b := newTestService(t, "users", ServiceOptions{Faults: half, Rand: rand.NewPCG(1, 2)})
+	failed := 0
+	for i := range 1000 {
+		ra, rb := get(t, a, "/users/1"), get(t, b, "/users/1")
+		if ra.status != rb.status {
+			t.Fatalf("request %d: statuses %d and %d differ with equal seeds", i, ra.status, rb.status)
+		}
+		if ra.status == http.StatusInternalServerError {
+			failed++
+		}
+	}
+	if failed < 400 || failed > 600 {
+		t.Errorf("rate 0.5 failed %d of 1000 requests", failed)
+	}
+}
+
+func TestLatencyIsAdded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newTestService(t, "users", ServiceOptions{Faults: Faults{Latency: 50 * time.Millisecond}})
+		start := time.Now()
+		wantStatus(t, get(t, s, "/users/1"), http.StatusOK)
+		if waited := time.Since(start); waited != 50*time.Millisecond {
+			t.Errorf("request took %v of bubble time, want the 50ms latency", waited)
+		}
+		start = time.Now()
+		wantStatus(t, get(t, s, "/_demo/faults"), http.StatusOK)
+		if waited := time.Since(start); waited != 0 {
+			t.Errorf("admin request was delayed %v", waited)
+		}
+	})
+}
+
+func TestLatencyStopsWhenRequestCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newTestService(t, "orders", ServiceOptions{Faults: Faults{Latency: time.Hour}})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan response, 1)
+		start := time.Now()
+		go func() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "/users/1/orders", nil)
+			done <- serve(s, req)
+		}()
+		synctest.Wait() // the handler is now blocked in the latency wait
+		cancel()
+		r := <-done
+		if waited := time.Since(start); waited != 0 {
+			t.Errorf("handler waited %v after cancellation, want 0", waited)
+		}
+		wantError(t, r, http.StatusServiceUnavailable, "cancelled")
+	})
+}
+
+func TestLatencyWithCancelledContextEndsHandler(t *testing.T) {
+	s := newTestService(t, "products", ServiceOptions{Faults: Faults{Latency: 24 * time.Hour}})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "/products/1", nil)
+	wantError(t, serve(s, req), http.StatusServiceUnavailable, "cancelled")
+}
