@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/braidgw/braid"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+const validConfig = `
+upstreams:
+  users:
+    url: ${USERS_URL:-http://127.0.0.1:9101}
+routes:
+  - path: /api/users/{id}
+    params: [{name: id, type: int}]
+    calls:
+      - {name: user, upstream: users, path: "/users/{id}"}
+`
+
+func TestExpandEnv(t *testing.T) {
+	src := []byte("a: ${A}\nb: ${B:-fallback}\nc: ${C:-}\nd: $NOT_EXPANDED ^x$\n")
+	got, err := expandEnv(src, env(map[string]string{"A": "one", "B": "two"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "a: one\nb: two\nc: \nd: $NOT_EXPANDED ^x$\n"; string(got) != want {
+		t.Errorf("expandEnv = %q, want %q", got, want)
+	}
+	got, err = expandEnv(src, env(nil))
+	if err == nil || !strings.Contains(err.Error(), "line 1: environment variable A is not set") {
+		t.Errorf("err = %v, want one naming A and its line", err)
+	}
+	_ = got
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{"unknown top-level field", validConfig + "extra: 1\n", []string{"field extra not found"}},
+		{"unknown route field", strings.Replace(validConfig, "params:", "parms:", 1), []string{"field parms not found"}},
+		{"not yaml", "routes: [", []string{"yaml:"}},
+		{"no upstreams", "routes: []\n", []string{"upstreams: at least one upstream is required"}},
+		{"bad upstream url", strings.Replace(validConfig, "${USERS_URL:-http://127.0.0.1:9101}", "ftp://x", 1), []string{`upstreams.users.url: must be an absolute http or https URL`}},
+		{"negative upstream timeout", strings.Replace(validConfig, "url:", "dial_timeout: -1s\n    url:", 1), []string{"upstreams.users.dial_timeout"}},
+		{"bad listen", "server: {listen: nope}\n" + validConfig, []string{`server.listen: "nope" is not host:port`}},
+		{"admin on public port", "server: {listen: ':8080', admin_listen: '0.0.0.0:8080'}\n" + validConfig, []string{"server.admin_listen: \"0.0.0.0:8080\" uses the public port"}},
+		{"negative body limit", "server: {max_body_bytes: -1}\n" + validConfig, []string{"server.max_body_bytes: must not be negative"}},
+		{"bad duration", "server: {shutdown_timeout: soon}\n" + validConfig, []string{"yaml:", "soon"}},
+		{"missing env", strings.Replace(validConfig, "${USERS_URL:-http://127.0.0.1:9101}", "${NOPE_URL}", 1), []string{"environment variable NOPE_URL is not set"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig([]byte(tt.src), env(nil), serverConfig{})
+			if err == nil {
+				t.Fatalf("parseConfig succeeded, want %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%v\ndoes not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseConfigDefaultsAndOverrides(t *testing.T) {
+	cfg, err := parseConfig([]byte(validConfig), env(map[string]string{"USERS_URL": "http://10.1.2.3:80"}), serverConfig{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Listen != "127.0.0.1:0" || cfg.Server.AdminListen != "127.0.0.1:9090" || cfg.Server.MaxBodyBytes != 1<<20 {
+		t.Errorf("server = %+v, want the listen override and defaults", cfg.Server)
+	}
+	if u := cfg.Upstreams["users"].URL; u != "http://10.1.2.3:80" {
+		t.Errorf("users url = %q, want the environment's", u)
+	}
+}
+
+// TestBuildReportsRouteErrors: route mistakes found when compiling against
+// the upstreams are reported with their field and the file's name.
+func TestBuildReportsRouteErrors(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gw.yaml")
+	src := strings.Replace(validConfig, "upstream: users", "upstream: userz", 1) +
+		"  - path: /api/x/{id}\n    calls:\n      - {name: a, upstream: users, path: '/a/{b.id}'}\n      - {name: b, upstream: users, path: '/b/{a.id}'}\n"
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := build(&options{config: path, configSet: true}, env(nil), slog.New(slog.DiscardHandler))
+	for _, w := range []string{path + ": invalid configuration", `routes[0].calls[0] (user).upstream: unknown upstream "userz"`, "routes[1].calls: dependency cycle: a -> b -> a"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error\n%v\ndoes not contain %q", err, w)
+		}
+	}
+}
+
+func TestValidateCommand(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"validate", "-config", "../../gateway.yaml"}, &out, &errOut); code != 0 {
+		t.Fatalf("validate gateway.yaml: exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "ok (2 routes, 5 upstreams)") {
+		t.Errorf("output = %q", out.String())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("upstreams: {}\nroutes: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"validate", "-config", bad}, &out, &errOut); code != 1 {
+		t.Errorf("validate bad file: exit %d, want 1", code)
+	}
+	if !strings.Contains(errOut.String(), "upstreams: at least one upstream is required") {
+		t.Errorf("stderr = %q, want the field named", errOut.String())
+	}
+	if code := run([]string{"validate", "-config", filepath.Join(t.TempDir(), "missing.yaml")}, &out, &errOut); code != 1 {
+		t.Errorf("validate missing file: exit %d, want 1", code)
+	}
+}
+
+// TestEmbeddedDefaultIsTheRepoFile: the binary's fallback configuration is
+// the repository's gateway.yaml, and it is valid.
+func TestEmbeddedDefaultIsTheRepoFile(t *testing.T) {
+	src, err := os.ReadFile("../../gateway.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(src, braid.DefaultConfig) {
+		t.Fatal("embedded DefaultConfig differs from gateway.yaml")
+	}
+	gw, err := build(&options{config: filepath.Join(t.TempDir(), "none.yaml")}, env(nil), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("build with the embedded default: %v", err)
+	}
+	defer gw.close()
+	if gw.source != "embedded default configuration" {
+		t.Errorf("source = %q", gw.source)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"-log-format", "xml"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "-log-format") {
+		t.Errorf("bad -log-format: exit %d, stderr %q", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"-nope"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "-nope") {
+		t.Errorf("unknown flag: exit %d, stderr %q", code, errOut.String())
+	}
+}
