@@ -1,0 +1,165 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// stack is the system under test: the real demo binary on PostgreSQL and
+// the real gateway binary, on free loopback ports.
+var stack struct {
+	gatewayBin string
+	demoBin    string
+	demo       *process
+	gateway    *process
+	gatewayURL string
+	adminURL   string
+	services   map[string]string // demo service name -> URL
+	dsn        string
+}
+
+func databaseURL() string {
+	if v := os.Getenv("BRAID_TEST_DATABASE_URL"); v != "" {
+		return v
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+func TestMain(m *testing.M) {
+	code, err := runMain(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func runMain(m *testing.M) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	schema := fmt.Sprintf("e2e_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	dropSchema, err := createSchema(ctx, schema)
+	if err != nil {
+		return 1, err
+	}
+	defer dropSchema()
+	sep := "?"
+	if strings.Contains(databaseURL(), "?") {
+		sep = "&"
+	}
+	stack.dsn = databaseURL() + sep + "search_path=" + schema
+
+	dir, err := os.MkdirTemp("", "braid-e2e-")
+	if err != nil {
+		return 1, err
+	}
+	defer os.RemoveAll(dir)
+	if stack.gatewayBin, stack.demoBin, err = buildBinaries(ctx, dir); err != nil {
+		return 1, err
+	}
+	if err := startDemo(); err != nil {
+		return 1, err
+	}
+	defer stack.demo.kill()
+	gw, gwURL, admURL, err := startGateway()
+	if err != nil {
+		return 1, err
+	}
+	stack.gateway, stack.gatewayURL, stack.adminURL = gw, gwURL, admURL
+	defer gw.kill()
+
+	code := m.Run()
+
+	if exit, err := gw.stop(syscall.SIGTERM, 30*time.Second); err != nil || exit != 0 {
+		return 1, fmt.Errorf("gateway did not drain cleanly on SIGTERM: exit %d, %v\n%s", exit, err, gw.logs())
+	}
+	if exit, err := stack.demo.stop(syscall.SIGTERM, 30*time.Second); err != nil || exit != 0 {
+		return 1, fmt.Errorf("demo did not drain cleanly: exit %d, %v\n%s", exit, err, stack.demo.logs())
+	}
+	return code, nil
+}
+
+// createSchema makes an empty schema for this run in the test database and
+// returns a function dropping it.
+func createSchema(ctx context.Context, schema string) (func(), error) {
+	conn, err := pgx.Connect(ctx, databaseURL())
+	if err != nil {
+		return nil, fmt.Errorf("PostgreSQL is not reachable at %s (%v).\n"+
+			"Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"+
+			"or set BRAID_TEST_DATABASE_URL; .ci/run does this for you", databaseURL(), err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		conn.Close(ctx)
+		return nil, err
+	}
+	return func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(dctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		conn.Close(dctx)
+	}, nil
+}
+
+func startDemo() error {
+	args := []string{"-db", stack.dsn}
+	var patterns []*regexp.Regexp
+	names := []string{"users", "orders", "products", "notifications", "recommendations"}
+	for _, n := range names {
+		args = append(args, "-"+n+"-addr", "127.0.0.1:0")
+		patterns = append(patterns, regexp.MustCompile(`^`+n+`\s+(http://\S+)`))
+	}
+	p, err := start("demo", stack.demoBin, nil, args...)
+	if err != nil {
+		return err
+	}
+	urls, err := p.await(60*time.Second, patterns...)
+	if err != nil {
+		p.kill()
+		return err
+	}
+	stack.demo = p
+	stack.services = map[string]string{}
+	for i, n := range names {
+		stack.services[n] = urls[i]
+	}
+	return nil
+}
+
+// startGateway starts a gateway on the repo's gateway.yaml, pointed at the
+// demo services, and returns its public and admin base URLs.
+func startGateway() (*process, string, string, error) {
+	env := []string{}
+	for name, u := range stack.services {
+		env = append(env, fmt.Sprintf("%s_URL=%s", upper(name), u))
+	}
+	p, err := start("gateway", stack.gatewayBin, env, "-config", "../gateway.yaml", "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", "", err
+	}
+	re := regexp.MustCompile(`^braid: serving on (http://\S+) `)
+	adm := regexp.MustCompile(`\(admin (http://[^;]+);`)
+	got, err := p.await(30*time.Second, re, adm)
+	if err != nil {
+		p.kill()
+		return nil, "", "", err
+	}
+	return p, got[0], got[1], nil
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 32
+		}
+	}
+	return string(b)
+}
