@@ -240,10 +240,17 @@ func TestOptionalAndRequiredFailures(t *testing.T) {
 // in flight are cancelled rather than left running.
 func TestRequiredFailureCancelsOthers(t *testing.T) {
 	rec := newRecorder()
-	cancelled := make(chan struct{})
+	cancelled, slowArrived := make(chan struct{}), make(chan struct{})
 	ups := map[string]upstream.Fetch{
-		"users": serve(t, rec, "users", status(502, `{}`)),
+		"users": serve(t, rec, "users", func(w http.ResponseWriter, r *http.Request) {
+			select { // fail only once the slow call is in flight
+			case <-slowArrived:
+			case <-r.Context().Done():
+			}
+			w.WriteHeader(502)
+		}),
 		"slow": serve(t, rec, "slow", func(w http.ResponseWriter, r *http.Request) {
+			close(slowArrived)
 			<-r.Context().Done()
 			close(cancelled)
 		}),
