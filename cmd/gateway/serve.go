@@ -92,6 +92,7 @@ func demoEnv(c *demo.Cluster) func(string) (string, bool) {
 // serve runs the gateway until ctx ends, then drains.
 func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer) error {
 	lookup := lookupEnv
+	var demoURLs []string
 	if o.demo {
 		cluster, err := demo.Start(ctx, demo.Options{Logger: log.With("component", "demo")})
 		if err != nil {
@@ -103,6 +104,9 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer) 
 			_ = cluster.Shutdown(sctx)
 		}()
 		lookup = demoEnv(cluster)
+		for _, name := range demo.ServiceNames {
+			demoURLs = append(demoURLs, name+" "+cluster.URL(name))
+		}
 	}
 	gw, err := build(o, lookup, log)
 	if err != nil {
@@ -128,7 +132,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer) 
 	go func() { errc <- public.Serve(pub) }()
 	go func() { errc <- admin.Serve(adm) }()
 	ready.Store(true)
-	banner(stdout, gw, pub.Addr(), adm.Addr(), o.demo)
+	banner(stdout, gw, pub.Addr(), adm.Addr(), demoURLs)
 	log.Info("serving", "addr", pub.Addr().String(), "admin", adm.Addr().String(), "config", gw.source)
 
 	var serveErr error
@@ -189,14 +193,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // banner tells a person what is running and what to try.
-func banner(w io.Writer, gw *gateway, pub, adm net.Addr, demoMode bool) {
+func banner(w io.Writer, gw *gateway, pub, adm net.Addr, demoURLs []string) {
 	base := "http://" + pub.String()
 	if host, port, err := net.SplitHostPort(pub.String()); err == nil && (host == "::" || host == "0.0.0.0") {
 		base = "http://localhost:" + port
 	}
 	mode := ""
-	if demoMode {
-		mode = ", demo services in process"
+	if len(demoURLs) > 0 {
+		mode = ", demo services in process: " + strings.Join(demoURLs, ", ")
 	}
 	fmt.Fprintf(w, "braid: serving on %s (admin http://%s; config %s%s)\n", base, adm, gw.source, mode)
 	fmt.Fprintln(w, "try:")
