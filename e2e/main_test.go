@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.uber.org/goleak"
 )
 
 // stack is the system under test: the real demo binary on PostgreSQL and
@@ -83,6 +84,10 @@ func runMain(m *testing.M) (int, error) {
 	}
 	if exit, err := stack.demo.stop(syscall.SIGTERM, 30*time.Second); err != nil || exit != 0 {
 		return 1, fmt.Errorf("demo did not drain cleanly: exit %d, %v\n%s", exit, err, stack.demo.logs())
+	}
+	client.CloseIdleConnections()
+	if err := goleak.Find(); err != nil {
+		return 1, fmt.Errorf("leaked goroutines: %w", err)
 	}
 	return code, nil
 }
