@@ -186,8 +186,9 @@ func (b *batch) index(keys []string, bodies [][]byte) (*batchResult, error) {
 // stitch sets the fetched object(s) beside their keys in source. With no
 // result (the batch call failed), every place gets null.
 func (b *batch) stitch(source []byte, res *batchResult) ([]byte, error) {
-	return rewrite(nil, source, b.parent, func(dst, obj []byte) ([]byte, error) {
-		var val []byte
+	var val []byte // reused: setMember copies it into dst
+	return rewrite(make([]byte, 0, len(source)*2), source, b.parent, func(dst, obj []byte) ([]byte, error) {
+		val = val[:0]
 		if b.many {
 			val = append(val, '[')
 		}
@@ -214,7 +215,11 @@ func (b *batch) stitch(source []byte, res *batchResult) ([]byte, error) {
 }
 
 func (b *batch) appendObject(dst, leaf []byte, res *batchResult) []byte {
-	if res != nil {
+	if res != nil && kind(leaf) == 0 { // a number: its text is the key, no copy needed
+		if o, ok := res.objects[string(leaf)]; ok {
+			return append(dst, o...)
+		}
+	} else if res != nil {
 		if k, err := scalarText(leaf); err == nil {
 			if o, ok := res.objects[k]; ok {
 				return append(dst, o...)
