@@ -60,6 +60,9 @@ func compile(cfg Config, ups map[string]upstream.Fetch) ([]*route, error) {
 	var out []*route
 	for i, rc := range cfg.Routes {
 		field := fmt.Sprintf("routes[%d]", i)
+		if rc.Path != "" {
+			field += " (" + rc.Path + ")"
+		}
 		rt := &route{path: rc.Path, timeout: rc.Timeout}
 		var ok bool
 		if rt.method, ok = validMethod(rc.Method); !ok {

@@ -103,7 +103,7 @@ func TestBuildReportsRouteErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := build(&options{config: path, configSet: true}, env(nil), slog.New(slog.DiscardHandler))
-	for _, w := range []string{path + ": invalid configuration", `routes[0].calls[0] (user).upstream: unknown upstream "userz"`, "routes[1].calls: dependency cycle: a -> b -> a"} {
+	for _, w := range []string{path + ": invalid configuration", `routes[0] (/api/users/{id}).calls[0] (user).upstream: unknown upstream "userz"`, "routes[1] (/api/x/{id}).calls: dependency cycle: a -> b -> a"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error\n%v\ndoes not contain %q", err, w)
 		}
