@@ -159,7 +159,7 @@ func TestBatchMissingKeysStitchNull(t *testing.T) {
 	if body != want {
 		t.Errorf("body =\n%s\nwant\n%s", body, want)
 	}
-	if got := res.MissingKeys(); !slices.Equal(got["products"], []string{"9"}) {
+	if got := res.MissingKeys(); len(got) != 1 || got[0].Call != "products" || !slices.Equal(got[0].Keys, []string{"9"}) {
 		t.Errorf("MissingKeys = %v, want products: [9]", got)
 	}
 	if !slices.Equal(sizes.get(), []int{2}) {
@@ -250,5 +250,25 @@ func TestOptionalBatchFailureStitchesNull(t *testing.T) {
 	}
 	if d := res.Degraded(); !slices.Equal(d, []string{"products"}) {
 		t.Errorf("Degraded = %v, want [products]", d)
+	}
+}
+
+// TestBatchKeepsCallQuery: the batch request carries the call's own query
+// parameters next to the keys.
+func TestBatchKeepsCallQuery(t *testing.T) {
+	rec := newRecorder()
+	var sizes batchSizes
+	ups := map[string]upstream.Fetch{
+		"orders":   serve(t, rec, "orders", static(`[{"id":1,"items":[{"product_id":2},{"product_id":1}]}]`)),
+		"products": serve(t, rec, "products", productsHandler(5, &sizes)),
+	}
+	calls := ordersWithProducts(100)
+	calls[1].Query = map[string]string{"fields": "name", "user": "{id}"}
+	p := mustCompile(t, calls, []string{"id"}, ups)
+	if _, _, err := execute(t, p, map[string]string{"id": "9"}); err != nil {
+		t.Fatalf("Execute: %v", err)
+	}
+	if _, calls, _ := rec.snapshot(); calls["products GET /products?fields=name&ids=2%2C1&user=9"] != 1 {
+		t.Errorf("calls = %v, want one batch with the call's query and ids=2,1", calls)
 	}
 }

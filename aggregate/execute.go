@@ -47,9 +47,7 @@ func (p *Plan) Execute(ctx context.Context, params map[string]string) (*Result, 
 	for i, cl := range p.calls {
 		g.Go(func() error {
 			defer close(done[i])
-			start := time.Now()
 			err := res.runSafe(gctx, cl, done, params)
-			res.parts[i].elapsed = time.Since(start)
 			if err == nil {
 				return nil
 			}
@@ -104,6 +102,8 @@ func (r *Result) run(ctx context.Context, cl *call, done []chan struct{}, params
 			return fmt.Errorf("%w: %q: %w", ErrDependencyFailed, r.plan.calls[d].Name, err)
 		}
 	}
+	start := time.Now()
+	defer func() { r.parts[cl.idx].elapsed = time.Since(start) }()
 	req, err := r.request(cl, params)
 	if err != nil {
 		return err

@@ -342,3 +342,27 @@ func TestPanicInCallBecomesError(t *testing.T) {
 		t.Fatalf("err = %v, want ErrPanic carrying the panic value", err)
 	}
 }
+
+// TestCallTimeout: a call's own timeout cuts it inside the route deadline;
+// an optional call that hits it degrades, the rest of the response stands.
+func TestCallTimeout(t *testing.T) {
+	rec := newRecorder()
+	ups := map[string]upstream.Fetch{
+		"users": serve(t, rec, "users", static(`{"id":1}`)),
+		"slow":  serve(t, rec, "slow", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }),
+	}
+	p := mustCompile(t, []CallConfig{
+		{Name: "user", Upstream: "users", Path: "/u"},
+		{Name: "recs", Upstream: "slow", Path: "/r", Optional: true, Timeout: 50 * time.Millisecond},
+	}, nil, ups)
+	res, body, err := execute(t, p, nil) // the route deadline is 5s
+	if err != nil {
+		t.Fatalf("Execute: %v", err)
+	}
+	if want := `{"user":{"id":1},"recs":null}`; body != want {
+		t.Errorf("body = %s, want %s", body, want)
+	}
+	if errs := res.Errors(); len(errs) != 1 || !errors.Is(errs[0], context.DeadlineExceeded) {
+		t.Errorf("Errors = %v, want the recs call's deadline", errs)
+	}
+}

@@ -69,16 +69,20 @@ func (r *Result) Errors() []error {
 	return errs
 }
 
-// MissingKeys reports, per batch call, the keys that were asked for and
-// not returned (they were stitched as null).
-func (r *Result) MissingKeys() map[string][]string {
-	var m map[string][]string
+// Missing is a batch call's keys that were asked for and not returned;
+// they were stitched as null.
+type Missing struct {
+	Call string
+	Keys []string
+}
+
+// MissingKeys reports the missing keys of each batch call that had any, in
+// declared order.
+func (r *Result) MissingKeys() []Missing {
+	var m []Missing
 	for i, cl := range r.plan.calls {
 		if b := r.parts[i].batch; b != nil && len(b.missing) > 0 {
-			if m == nil {
-				m = map[string][]string{}
-			}
-			m[cl.Name] = b.missing
+			m = append(m, Missing{Call: cl.Name, Keys: b.missing})
 		}
 	}
 	return m
@@ -91,7 +95,8 @@ type CallTiming struct {
 	Failed   bool
 }
 
-// Timings returns each call's duration in declared order.
+// Timings returns each call's duration in declared order, measured from
+// when its dependencies were ready.
 func (r *Result) Timings() []CallTiming {
 	t := make([]CallTiming, len(r.parts))
 	for i, cl := range r.plan.calls {

@@ -135,6 +135,9 @@ type handler struct {
 	log   *slog.Logger
 }
 
+// maxPooledBuffer is the largest response buffer kept for reuse.
+const maxPooledBuffer = 1 << 20
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -151,7 +154,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	defer func() {
+		if cap(*bp) <= maxPooledBuffer { // do not pin one huge response's memory
+			bufPool.Put(bp)
+		}
+	}()
 	body, err := res.AppendJSON((*bp)[:0])
 	if err != nil {
 		h.fail(w, r, err)
@@ -167,7 +174,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if m := res.MissingKeys(); len(m) > 0 {
-		hdr.Set(MissingKeysHeader, formatMissing(res, m))
+		hdr.Set(MissingKeysHeader, formatMissing(m))
 		h.log.InfoContext(r.Context(), "batch keys not found", "route", h.route.path, "missing", hdr.Get(MissingKeysHeader))
 	}
 	hdr.Set("Server-Timing", serverTiming(res))
@@ -186,20 +193,16 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 const maxMissingListed = 50
 
-// formatMissing renders missing keys per batch call in declared order,
-// listing at most maxMissingListed keys each.
-func formatMissing(res *aggregate.Result, m map[string][]string) string {
-	var parts []string
-	for _, t := range res.Timings() {
-		keys, ok := m[t.Call]
-		if !ok {
-			continue
+// formatMissing renders missing keys per batch call, listing at most
+// maxMissingListed keys each.
+func formatMissing(missing []aggregate.Missing) string {
+	parts := make([]string, 0, len(missing))
+	for _, m := range missing {
+		s := strings.Join(m.Keys[:min(len(m.Keys), maxMissingListed)], ",")
+		if len(m.Keys) > maxMissingListed {
+			s += fmt.Sprintf(",...(%d more)", len(m.Keys)-maxMissingListed)
 		}
-		s := strings.Join(keys[:min(len(keys), maxMissingListed)], ",")
-		if len(keys) > maxMissingListed {
-			s += fmt.Sprintf(",...(%d more)", len(keys)-maxMissingListed)
-		}
-		parts = append(parts, t.Call+"="+s)
+		parts = append(parts, m.Call+"="+s)
 	}
 	return strings.Join(parts, "; ")
 }

@@ -265,3 +265,17 @@ func TestPanicIsRecovered(t *testing.T) {
 	resp, got := do(t, h, httptest.NewRequest("GET", "/", nil))
 	checkError(t, resp, got, 500, "internal_error", "the gateway failed")
 }
+
+func TestHeadRoute(t *testing.T) {
+	h, servers := gateway(t, okHandlers(), func(rc *RouteConfig) { rc.Method = "HEAD" })
+	resp, got := do(t, h, httptest.NewRequest("HEAD", "/api/users/1/dashboard", nil))
+	if resp.StatusCode != 200 || got != "" {
+		t.Fatalf("HEAD: status %d, body %q; want 200 and no body", resp.StatusCode, got)
+	}
+	if resp.Header.Get("Content-Length") == "0" || resp.Header.Get("Content-Length") == "" {
+		t.Errorf("Content-Length = %q, want the GET body's length", resp.Header.Get("Content-Length"))
+	}
+	if n := servers["users"].calls.Load(); n != 1 {
+		t.Errorf("users called %d times, want 1", n)
+	}
+}
