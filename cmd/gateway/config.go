@@ -154,7 +154,7 @@ func parseConfig(src []byte, lookup func(string) (string, bool), override server
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("yaml: %w", err)
+		return nil, explainYAML(err, src)
 	}
 	if override.Listen != "" {
 		cfg.Server.Listen = override.Listen

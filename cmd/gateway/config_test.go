@@ -52,16 +52,18 @@ func TestParseConfigErrors(t *testing.T) {
 		src  string
 		want []string
 	}{
-		{"unknown top-level field", validConfig + "extra: 1\n", []string{"field extra not found"}},
-		{"unknown route field", strings.Replace(validConfig, "params:", "parms:", 1), []string{"field parms not found"}},
-		{"not yaml", "routes: [", []string{"yaml:"}},
+		{"unknown top-level field", validConfig + "extra: 1\n", []string{`extra: unknown field "extra" (line 10)`}},
+		{"unknown route field", strings.Replace(validConfig, "params:", "parms:", 1), []string{`routes[0].parms: unknown field "parms"`}},
+		{"not yaml", "routes: [", []string{"not valid YAML"}},
+		{"wrong type", strings.Replace(validConfig, "calls:", "calls: 3\n    x:", 1), []string{`routes[0].calls: "3" is not a list`}},
+		{"bad int", "server: {max_body_bytes: lots}\n" + validConfig, []string{`server.max_body_bytes: "lots" is not a whole number`}},
 		{"no upstreams", "routes: []\n", []string{"upstreams: at least one upstream is required"}},
 		{"bad upstream url", strings.Replace(validConfig, "${USERS_URL:-http://127.0.0.1:9101}", "ftp://x", 1), []string{`upstreams.users.url: must be an absolute http or https URL`}},
 		{"negative upstream timeout", strings.Replace(validConfig, "url:", "dial_timeout: -1s\n    url:", 1), []string{"upstreams.users.dial_timeout"}},
 		{"bad listen", "server: {listen: nope}\n" + validConfig, []string{`server.listen: "nope" is not host:port`}},
 		{"admin on public port", "server: {listen: ':8080', admin_listen: '0.0.0.0:8080'}\n" + validConfig, []string{"server.admin_listen: \"0.0.0.0:8080\" uses the public port"}},
 		{"negative body limit", "server: {max_body_bytes: -1}\n" + validConfig, []string{"server.max_body_bytes: must not be negative"}},
-		{"bad duration", "server: {shutdown_timeout: soon}\n" + validConfig, []string{"yaml:", "soon"}},
+		{"bad duration", "server: {shutdown_timeout: soon}\n" + validConfig, []string{`server.shutdown_timeout: "soon" is not a duration (write e.g. 2s or 500ms) (line 1)`}},
 		{"missing env", strings.Replace(validConfig, "${USERS_URL:-http://127.0.0.1:9101}", "${NOPE_URL}", 1), []string{"environment variable NOPE_URL is not set"}},
 	}
 	for _, tt := range tests {
