@@ -78,6 +78,9 @@ type paramError struct {
 }
 
 func (e *paramError) Error() string {
+	if e.name == "" {
+		return fmt.Sprintf("%s %s, got %q", e.where, e.msg, truncate(e.value, 64))
+	}
 	if e.value == "" && e.msg == "is required" {
 		return fmt.Sprintf("%s parameter %q is required", e.where, e.name)
 	}
@@ -95,7 +98,7 @@ func truncate(s string, n int) string {
 func readParams(r *http.Request, params []*param) (map[string]string, error) {
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return nil, &paramError{where: "query", name: "", msg: "is malformed", value: truncate(r.URL.RawQuery, 64)}
+		return nil, &paramError{where: "query string", msg: "is malformed", value: r.URL.RawQuery}
 	}
 	out := make(map[string]string, len(params))
 	for _, p := range params {

@@ -146,7 +146,7 @@ func TestErrors(t *testing.T) {
 		{name: "query injection", req: httptest.NewRequest("GET", "/api/users/1%3Fx=y/dashboard", nil), wantStatus: 400, wantCode: "invalid_parameter", wantMsg: `"1?x=y"`},
 		{name: "query over max", req: httptest.NewRequest("GET", "/api/users/1/dashboard?limit=500", nil), wantStatus: 400, wantCode: "invalid_parameter", wantMsg: `query parameter "limit" must be at most 50, got "500"`},
 		{name: "query not int", req: httptest.NewRequest("GET", "/api/users/1/dashboard?limit=", nil), wantStatus: 400, wantCode: "invalid_parameter", wantMsg: `query parameter "limit" must be an integer`},
-		{name: "malformed query", req: httptest.NewRequest("GET", "/api/users/1/dashboard?limit=%zz", nil), wantStatus: 400, wantCode: "invalid_parameter", wantMsg: "malformed"},
+		{name: "malformed query", req: httptest.NewRequest("GET", "/api/users/1/dashboard?limit=%zz", nil), wantStatus: 400, wantCode: "invalid_parameter", wantMsg: `query string is malformed, got "limit=%zz"`},
 		{name: "upstream 404", users: func(w http.ResponseWriter, _ *http.Request) {
 			w.WriteHeader(404)
 			_, _ = io.WriteString(w, `{"error":"no user"}`)
