@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,6 +93,10 @@ func TestOutputFollowsDeclaredOrder(t *testing.T) {
 	}
 	ups := map[string]upstream.Fetch{}
 	var calls []CallConfig
+	var (
+		orderMu sync.Mutex
+		order   []string // names in the order their answers were written
+	)
 	for i, n := range names {
 		after := names[i+1:]
 		ups[n] = serve(t, rec, n, func(w http.ResponseWriter, r *http.Request) {
@@ -104,6 +109,9 @@ func TestOutputFollowsDeclaredOrder(t *testing.T) {
 				}
 			}
 			_, _ = w.Write([]byte(`{"name":"` + n + `"}`))
+			orderMu.Lock()
+			order = append(order, n)
+			orderMu.Unlock()
 			finished[n] <- struct{}{}
 		})
 		calls = append(calls, CallConfig{Name: n, Upstream: n, Path: "/" + n})
@@ -116,9 +124,8 @@ func TestOutputFollowsDeclaredOrder(t *testing.T) {
 	if want := `{"a":{"name":"a"},"b":{"name":"b"},"c":{"name":"c"}}`; body != want {
 		t.Errorf("body = %s, want %s", body, want)
 	}
-	rec.mu.Lock()
-	order := slices.Clone(rec.order)
-	rec.mu.Unlock()
+	orderMu.Lock()
+	defer orderMu.Unlock()
 	if !slices.Equal(order, []string{"c", "b", "a"}) {
 		t.Errorf("finish order = %v, want [c b a] (the test must make later calls finish first)", order)
 	}

@@ -22,7 +22,6 @@ type recorder struct {
 	inFlight int
 	peak     int
 	calls    map[string]int // "upstream GET /escaped/path?query" -> count
-	order    []string       // upstream names, in the order requests finished
 	log      []string       // every request, in arrival order
 }
 
@@ -38,11 +37,10 @@ func (r *recorder) enter(name string, req *http.Request) {
 	r.log = append(r.log, line)
 }
 
-func (r *recorder) leave(name string) {
+func (r *recorder) leave() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.inFlight--
-	r.order = append(r.order, name)
 }
 
 func (r *recorder) snapshot() (peak int, calls map[string]int, log []string) {
@@ -99,7 +97,7 @@ func serve(t *testing.T, rec *recorder, name string, h http.HandlerFunc) upstrea
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec.enter(name, r)
-		defer rec.leave(name)
+		defer rec.leave()
 		w.Header().Set("Content-Type", "application/json")
 		h(w, r)
 	}))
