@@ -23,7 +23,7 @@ func fanOutPlan(b *testing.B, width int) *Plan {
 	for i := range calls {
 		calls[i] = CallConfig{Name: "c" + strconv.Itoa(i), Upstream: "u", Path: "/things/{id}", Query: map[string]string{"limit": "10"}}
 	}
-	p, err := Compile(calls, Env{Params: []string{"id"}, Upstreams: ups})
+	p, err := Compile(calls, Env{Params: []string{"id"}, Stack: upstream.Static(ups)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,9 +12,9 @@
 // spliced into the response byte for byte.
 //
 //	plan, err := aggregate.Compile(calls, aggregate.Env{
-//		Field:     "routes[0]",
-//		Params:    []string{"id"},
-//		Upstreams: map[string]upstream.Fetch{"users": users.Fetch, "orders": orders.Fetch},
+//		Field:  "routes[0]",
+//		Params: []string{"id"},
+//		Stack:  upstream.Static(map[string]upstream.Fetch{"users": users.Fetch, "orders": orders.Fetch}),
 //	})
 //	res, err := plan.Execute(ctx, map[string]string{"id": "42"})
 //	body, err := res.AppendJSON(nil)

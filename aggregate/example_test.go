@@ -33,11 +33,11 @@ func Example() {
 		}},
 	}, aggregate.Env{
 		Params: []string{"id"},
-		Upstreams: map[string]upstream.Fetch{
+		Stack: upstream.Static(map[string]upstream.Fetch{
 			"users":    fakeUpstream(map[string]string{"/users/7": `{"id":7,"name":"Grace"}`}),
 			"orders":   fakeUpstream(map[string]string{"/users/7/orders": `[{"id":1,"items":[{"product_id":3},{"product_id":4}]},{"id":2,"items":[{"product_id":3}]}]`}),
 			"products": fakeUpstream(map[string]string{"/products?ids=3%2C4": `[{"id":3,"name":"lamp"},{"id":4,"name":"desk"}]`}),
-		},
+		}),
 	})
 	if err != nil {
 		fmt.Println(err)

@@ -124,7 +124,7 @@ func status(code int, body string) http.HandlerFunc {
 
 func mustCompile(t *testing.T, calls []CallConfig, params []string, ups map[string]upstream.Fetch) *Plan {
 	t.Helper()
-	p, err := Compile(calls, Env{Field: "route", Params: params, Upstreams: ups})
+	p, err := Compile(calls, Env{Field: "route", Params: params, Stack: upstream.Static(ups)})
 	if err != nil {
 		t.Fatalf("Compile: %v", err)
 	}

@@ -14,10 +14,15 @@ import (
 type Env struct {
 	// Field prefixes every error's field name, e.g. "routes[0]".
 	Field string
+	// Route names the route, its method and pattern: "GET /users/{id}".
+	// It is handed to Stack as part of each call's identity.
+	Route string
 	// Params are the names of the route's parameters.
 	Params []string
-	// Upstreams maps each configured upstream name to its Fetch.
-	Upstreams map[string]upstream.Fetch
+	// Stack builds each call's Fetch, once, at compile time: the per-call
+	// stack of cache, retries, breaker and client. upstream.Static wraps a
+	// plain map of Fetch by upstream name. Required.
+	Stack upstream.Factory
 }
 
 // ConfigError is a configuration mistake, naming the field that holds it.
@@ -114,13 +119,7 @@ func (c *compiler) declare(i int, cfg CallConfig) {
 }
 
 func (c *compiler) compileCall(cl *call) {
-	if cl.Upstream == "" {
-		c.errf(c.field(cl, "upstream"), "is required")
-	} else if f, ok := c.env.Upstreams[cl.Upstream]; !ok {
-		c.errf(c.field(cl, "upstream"), "unknown upstream %q", cl.Upstream)
-	} else {
-		cl.fetch = f
-	}
+	c.buildStack(cl)
 	switch cl.Method = strings.ToUpper(cl.Method); cl.Method {
 	case "":
 		cl.Method = "GET"
@@ -143,6 +142,27 @@ func (c *compiler) compileCall(cl *call) {
 	}
 	slices.Sort(cl.deps)
 	cl.deps = slices.Compact(cl.deps)
+}
+
+// buildStack asks the factory for the call's Fetch.
+func (c *compiler) buildStack(cl *call) {
+	if cl.Upstream == "" {
+		c.errf(c.field(cl, "upstream"), "is required")
+		return
+	}
+	if c.env.Stack == nil {
+		c.errf(c.field(cl, "upstream"), "no upstreams are configured")
+		return
+	}
+	f, err := c.env.Stack(upstream.Call{Route: c.env.Route, Name: cl.Name, Upstream: cl.Upstream})
+	switch {
+	case errors.Is(err, upstream.ErrUnknownUpstream):
+		c.errf(c.field(cl, "upstream"), "unknown upstream %q", cl.Upstream)
+	case err != nil:
+		c.errf(c.field(cl, "upstream"), "%v", err)
+	default:
+		cl.fetch = f
+	}
 }
 
 func (c *compiler) compilePath(cl *call) {

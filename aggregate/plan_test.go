@@ -63,7 +63,7 @@ func TestCompileErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Compile(tt.calls, Env{Field: "r", Params: []string{"id"}, Upstreams: ups})
+			_, err := Compile(tt.calls, Env{Field: "r", Params: []string{"id"}, Stack: upstream.Static(ups)})
 			if tt.want == nil {
 				if err != nil {
 					t.Fatalf("Compile: %v, want no error", err)

@@ -37,7 +37,7 @@ func TestCompileErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(tt.cfg, Options{Upstreams: ups, Logger: discard()})
+			_, err := New(tt.cfg, Options{Stack: upstream.Static(ups), Logger: discard()})
 			if err == nil {
 				t.Fatalf("New succeeded, want %q", tt.want)
 			}
@@ -55,7 +55,7 @@ func TestPathParamsAreDeclaredImplicitly(t *testing.T) {
 		Path:   "/api/{org}/users/{id:[0-9]+}",
 		Params: []ParamConfig{{Name: "verbose", Type: "bool"}, {Name: "id", Type: "int"}},
 		Calls:  []aggregate.CallConfig{{Name: "u", Upstream: "users", Path: "/o/{org}/u/{id}", Query: map[string]string{"v": "{verbose}"}}},
-	}}}, map[string]upstream.Fetch{"users": nil})
+	}}}, upstream.Static(map[string]upstream.Fetch{"users": nil}))
 	if err != nil {
 		t.Fatal(err)
 	}

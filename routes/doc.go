@@ -5,8 +5,10 @@
 // request is validated, executed under the route's deadline and answered
 // with one JSON document; failures become JSON errors with the status that
 // fits (400 bad parameter, 404 not found, 502 upstream failed, 503 upstream
-// refusing calls, 504 deadline), decided in one place, classify.
+// refusing calls or circuit breaker open, with Retry-After, 504 deadline),
+// decided in one place, classify.
 //
-//	h, err := routes.New(cfg, routes.Options{Upstreams: fetchers, Logger: log})
+//	set, err := upstream.NewSet(cfgs, upstream.SetOptions{})
+//	h, err := routes.New(cfg, routes.Options{Stack: set.Stack, Logger: log})
 //	http.ListenAndServe(":8080", h)
 package routes

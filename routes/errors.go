@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/braidgw/braid/aggregate"
+	"github.com/braidgw/braid/breaker"
 	"github.com/braidgw/braid/upstream"
 )
 
@@ -22,16 +25,19 @@ type apiError struct {
 	Message  string `json:"message"`
 	Call     string `json:"call,omitempty"`
 	Upstream string `json:"upstream,omitempty"`
+	// RetryAfter, when positive, is sent as the Retry-After header.
+	RetryAfter time.Duration `json:"-"`
 }
 
 // classify maps an error from a request's handling to the response status
 // and body. It is the one place where errors become HTTP statuses.
 func classify(err error) apiError {
 	var (
-		pe *paramError
-		ie *aggregate.InputError
-		ce *aggregate.CallError
-		se *upstream.StatusError
+		pe  *paramError
+		ie  *aggregate.InputError
+		ce  *aggregate.CallError
+		se  *upstream.StatusError
+		rej *upstream.RejectedError
 	)
 	switch {
 	case errors.As(err, &pe):
@@ -53,6 +59,12 @@ func classify(err error) apiError {
 		e.Status, e.Code, what = StatusClientClosed, "client_closed", "the client closed the request"
 	case errors.Is(err, context.DeadlineExceeded):
 		e.Status, e.Code, what = http.StatusGatewayTimeout, "deadline_exceeded", who+" did not answer within the deadline"
+	case errors.As(err, &rej) && errors.Is(err, breaker.ErrOpen):
+		e.Status, e.Code, e.RetryAfter = http.StatusServiceUnavailable, "circuit_open", max(rej.RetryAfter, time.Second)
+		what = who + " is failing; calls to it are paused (circuit breaker open)"
+	case errors.As(err, &rej):
+		e.Status, e.Code, e.RetryAfter = http.StatusServiceUnavailable, "overloaded", time.Second
+		what = who + " has too many calls in flight"
 	case errors.As(err, &se) && se.Status == http.StatusNotFound:
 		e.Status, e.Code, what = http.StatusNotFound, "not_found", who+" answered 404 not found"
 	case errors.Is(err, upstream.ErrUnavailable):
@@ -84,6 +96,9 @@ func writeError(w http.ResponseWriter, e apiError) {
 		return
 	}
 	body, _ := json.Marshal(e) // apiError always marshals
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(e.Status)

@@ -29,8 +29,10 @@ const (
 
 // Options are what the routes are built with.
 type Options struct {
-	// Upstreams maps upstream names to their Fetch. Required.
-	Upstreams map[string]upstream.Fetch
+	// Stack builds each call's Fetch, once per call, when the routes are
+	// compiled: upstream.(*Set).Stack in the gateway, upstream.Static in
+	// tests. Required.
+	Stack upstream.Factory
 	// Logger receives access logs and errors; nil discards them.
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Default 1 MiB.
@@ -48,7 +50,7 @@ type route struct {
 
 // compile checks cfg against the upstreams and compiles every route. All
 // mistakes are reported, joined, each naming its field.
-func compile(cfg Config, ups map[string]upstream.Fetch) ([]*route, error) {
+func compile(cfg Config, stack upstream.Factory) ([]*route, error) {
 	var errs []error
 	errf := func(f, format string, args ...any) {
 		errs = append(errs, &aggregate.ConfigError{Field: f, Msg: fmt.Sprintf(format, args...)})
@@ -87,7 +89,8 @@ func compile(cfg Config, ups map[string]upstream.Fetch) ([]*route, error) {
 		for j, p := range params {
 			names[j] = p.Name
 		}
-		plan, err := aggregate.Compile(rc.Calls, aggregate.Env{Field: field, Params: names, Upstreams: ups})
+		env := aggregate.Env{Field: field, Route: rt.method + " " + rc.Path, Params: names, Stack: stack}
+		plan, err := aggregate.Compile(rc.Calls, env)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -104,7 +107,7 @@ func compile(cfg Config, ups map[string]upstream.Fetch) ([]*route, error) {
 // with the composite routes behind recover, body-limit and access-log
 // middleware. Unknown paths get a 404 JSON error.
 func New(cfg Config, opts Options) (http.Handler, error) {
-	rts, err := compile(cfg, opts.Upstreams)
+	rts, err := compile(cfg, opts.Stack)
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +138,19 @@ type handler struct {
 	log   *slog.Logger
 }
 
+// maxReserve is the most of a route's timeout kept back from its calls for
+// assembling and writing the response.
+const maxReserve = 20 * time.Millisecond
+
+// reserve is the part of a route's timeout kept back from its calls: a
+// tenth of it, at most maxReserve. A call's deadline is thus the smaller of
+// its own timeout and the route's remaining time minus the reserve, so a
+// late call fails with a clean 504 or a degraded part instead of the client
+// timing out on the gateway.
+func reserve(timeout time.Duration) time.Duration {
+	return min(timeout/10, maxReserve)
+}
+
 // maxPooledBuffer is the largest response buffer kept for reuse.
 const maxPooledBuffer = 1 << 20
 
@@ -146,7 +162,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, classify(err))
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.route.timeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.route.timeout-reserve(h.route.timeout))
 	defer cancel()
 	res, err := h.route.plan.Execute(ctx, params)
 	if err != nil {

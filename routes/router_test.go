@@ -72,7 +72,7 @@ func gateway(t *testing.T, handlers map[string]http.HandlerFunc, mutate ...func(
 	for _, m := range mutate {
 		m(&rc)
 	}
-	h, err := New(Config{Routes: []RouteConfig{rc}}, Options{Upstreams: fetchers, MaxBodyBytes: 64})
+	h, err := New(Config{Routes: []RouteConfig{rc}}, Options{Stack: upstream.Static(fetchers), MaxBodyBytes: 64})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

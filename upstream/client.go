@@ -209,7 +209,34 @@ func (c *Client) readBody(resp *http.Response) ([]byte, error) {
 // connection can be reused, and describes the answer.
 func statusError(resp *http.Response) *StatusError {
 	body, _ := readLimited(resp.Body, resp.ContentLength, drainLimit)
-	return &StatusError{Status: resp.StatusCode, Body: slices.Clone(body[:min(len(body), statusBodyLimit)])}
+	return &StatusError{
+		Status:     resp.StatusCode,
+		Body:       slices.Clone(body[:min(len(body), statusBodyLimit)]),
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+	}
+}
+
+// maxRetryAfter bounds a Retry-After an upstream may announce; a larger one
+// is taken as this.
+const maxRetryAfter = time.Hour
+
+// parseRetryAfter reads a Retry-After value, delay-seconds or an HTTP date
+// (RFC 9110 10.2.3), as a delay from now. Absent, unparseable or past
+// values are 0.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return min(time.Duration(min(secs, int64(maxRetryAfter/time.Second)))*time.Second, maxRetryAfter)
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), maxRetryAfter)
+	}
+	return 0
 }
 
 // readLimited reads r to EOF or until it has read more than limit bytes,

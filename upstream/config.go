@@ -60,6 +60,29 @@ type Config struct {
 	// https upstreams always negotiate HTTP/2 via ALPN, so H2C requires an
 	// http:// URL.
 	H2C bool `yaml:"h2c"`
+
+	// TryTimeout bounds each try of a call (a retry or hedge is a new try
+	// with a new TryTimeout), always inside the call's deadline. Default 0:
+	// a try may use all of the call's remaining deadline.
+	TryTimeout time.Duration `yaml:"try_timeout"`
+
+	// Retry retries idempotent calls; on by default. See RetryConfig.
+	Retry RetryConfig `yaml:"retry"`
+
+	// RetryBudget bounds retries and hedges together. See BudgetConfig.
+	RetryBudget BudgetConfig `yaml:"retry_budget"`
+
+	// Hedge sends a second try of a slow call; off by default. See
+	// HedgeConfig.
+	Hedge HedgeConfig `yaml:"hedge"`
+
+	// Breaker is the upstream's circuit breaker; on by default. See
+	// BreakerConfig and breaker.Config.
+	Breaker BreakerConfig `yaml:"breaker"`
+
+	// Bulkhead caps the upstream's calls in flight; on by default. See
+	// BulkheadConfig.
+	Bulkhead BulkheadConfig `yaml:"bulkhead"`
 }
 
 // Validate reports every problem with c, each naming its YAML field, joined
@@ -86,12 +109,41 @@ func (c Config) Validate() error {
 		{"dial_timeout", c.DialTimeout},
 		{"tls_handshake_timeout", c.TLSHandshakeTimeout},
 		{"response_header_timeout", c.ResponseHeaderTimeout},
+		{"try_timeout", c.TryTimeout},
 	} {
 		if f.value < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative, got %s", f.name, f.value))
 		}
 	}
+	errs = append(errs, prefixed("retry", c.Retry.Validate())...)
+	errs = append(errs, prefixed("retry_budget", c.RetryBudget.Validate())...)
+	errs = append(errs, prefixed("hedge", c.Hedge.Validate())...)
+	errs = append(errs, prefixed("bulkhead", c.Bulkhead.Validate())...)
+	if err := c.Breaker.Config.Validate(); err != nil {
+		errs = append(errs, prefixed("breaker", flatten(err))...)
+	}
 	return errors.Join(errs...)
+}
+
+// prefixed names errs as fields of the section: "retry.attempts: ...".
+func prefixed(section string, errs []error) []error {
+	out := make([]error, len(errs))
+	for i, err := range errs {
+		out[i] = fmt.Errorf("%s.%w", section, err)
+	}
+	return out
+}
+
+// flatten lists the errors inside an errors.Join.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }
 
 // validateURL checks the url field (and h2c, which depends on its scheme).

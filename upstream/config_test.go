@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -81,7 +82,7 @@ func TestConfigWithDefaults(t *testing.T) {
 			DialTimeout: 2 * time.Second, TLSHandshakeTimeout: 3 * time.Second,
 			ResponseHeaderTimeout: 10 * time.Second, MaxResponseBytes: 8 << 20,
 		}
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("withDefaults() = %+v, want %+v", got, want)
 		}
 	})
@@ -90,7 +91,7 @@ func TestConfigWithDefaults(t *testing.T) {
 			URL: "http://u", MaxIdleConns: 1, MaxConns: 2, IdleTimeout: 3, DialTimeout: 4,
 			TLSHandshakeTimeout: 5, ResponseHeaderTimeout: 6, MaxResponseBytes: 7, H2C: true,
 		}
-		if got := cfg.withDefaults(); got != cfg {
+		if got := cfg.withDefaults(); !reflect.DeepEqual(got, cfg) {
 			t.Errorf("withDefaults() = %+v, want unchanged %+v", got, cfg)
 		}
 	})

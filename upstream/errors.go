@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Sentinel errors that callers branch on with errors.Is. Fetch returns them
@@ -26,6 +27,15 @@ var (
 	// percent-encoded), or holds a character that cannot appear in an
 	// escaped path ("?", "#", backslash, space, control characters, ...).
 	ErrBadPath = errors.New("request path is not allowed")
+
+	// ErrBulkheadFull means the upstream already had its cap of calls in
+	// flight and no slot freed within the bulkhead's wait: the call was not
+	// made. It is the Err of a *RejectedError.
+	ErrBulkheadFull = errors.New("too many calls in flight")
+
+	// ErrUnknownUpstream is returned by a Factory asked for an upstream that
+	// is not configured.
+	ErrUnknownUpstream = errors.New("unknown upstream")
 )
 
 // statusBodyLimit is how much of a non-2xx body StatusError keeps for logs.
@@ -36,6 +46,10 @@ const statusBodyLimit = 512
 type StatusError struct {
 	Status int    // HTTP status code
 	Body   []byte // first 512 bytes of the body, for logs
+	// RetryAfter is the upstream's Retry-After header (delay seconds or an
+	// HTTP date, as a delay from when the answer arrived); 0 when absent or
+	// unparseable.
+	RetryAfter time.Duration
 }
 
 // Error returns "status N".
@@ -50,6 +64,29 @@ func (e *StatusError) Unwrap() error {
 	}
 	return nil
 }
+
+// RejectedError is a call that the gateway refused to make to protect the
+// upstream or itself: the circuit breaker is open (Err matches
+// breaker.ErrOpen) or the bulkhead is full (ErrBulkheadFull). It also
+// matches ErrUnavailable. The upstream received nothing.
+type RejectedError struct {
+	// Err is the reason: breaker.ErrOpen or ErrBulkheadFull.
+	Err error
+	// RetryAfter is when the call may be admitted again, as a delay; 0 when
+	// unknown.
+	RetryAfter time.Duration
+}
+
+// Error describes the reason, e.g. "circuit breaker is open (retry after 4s)".
+func (e *RejectedError) Error() string {
+	if e.RetryAfter > 0 {
+		return fmt.Sprintf("%v (retry after %s)", e.Err, e.RetryAfter.Round(time.Millisecond))
+	}
+	return e.Err.Error()
+}
+
+// Unwrap returns the reason and ErrUnavailable.
+func (e *RejectedError) Unwrap() []error { return []error{e.Err, ErrUnavailable} }
 
 // Error is a failed upstream call. It names the upstream and the request and
 // wraps the cause: a *StatusError, ErrInvalidJSON, ErrTooLarge, ErrBadPath,
@@ -74,6 +111,19 @@ func (e *Error) Error() string {
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
+
+// newError wraps err, from a layer around the client, as an *Error naming
+// the upstream and req.
+func newError(upstream string, req *Request, err error) *Error {
+	e := &Error{Upstream: upstream, Method: http.MethodGet, Err: err}
+	if req != nil {
+		e.Path = req.Path
+		if req.Method != "" {
+			e.Method = req.Method
+		}
+	}
+	return e
+}
 
 // printable reports whether s is non-empty printable ASCII without spaces,
 // so that it can be logged unquoted.

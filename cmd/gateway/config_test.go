@@ -64,6 +64,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{"admin on public port", "server: {listen: ':8080', admin_listen: '0.0.0.0:8080'}\n" + validConfig, []string{"server.admin_listen: \"0.0.0.0:8080\" uses the public port"}},
 		{"negative body limit", "server: {max_body_bytes: -1}\n" + validConfig, []string{"server.max_body_bytes: must not be negative"}},
 		{"bad duration", "server: {shutdown_timeout: soon}\n" + validConfig, []string{`server.shutdown_timeout: "soon" is not a duration (write e.g. 2s or 500ms) (line 1)`}},
+		{"bad resilience settings, all named", strings.Replace(validConfig, "url:", "retry: {attempts: -1, statuses: [200]}\n    breaker: {failure_rate: 1.5, open_duration: -1s}\n    bulkhead: {max_concurrent: -2}\n    hedge: {delay: -1ms}\n    retry_budget: {ratio: -1}\n    url:", 1), []string{
+			"upstreams.users.retry.attempts: must not be negative", "upstreams.users.retry.statuses[0]: 200 is not an HTTP error status",
+			"upstreams.users.breaker.failure_rate", "upstreams.users.breaker.open_duration", "upstreams.users.bulkhead.max_concurrent",
+			"upstreams.users.hedge.delay", "upstreams.users.retry_budget.ratio"}},
+		{"unknown resilience field", strings.Replace(validConfig, "url:", "breaker: {failure_ratio: 0.3}\n    url:", 1), []string{`upstreams.users.breaker.failure_ratio: unknown field "failure_ratio"`}},
 		{"missing env", strings.Replace(validConfig, "${USERS_URL:-http://127.0.0.1:9101}", "${NOPE_URL}", 1), []string{"environment variable NOPE_URL is not set"}},
 	}
 	for _, tt := range tests {
@@ -165,5 +170,27 @@ func TestFlags(t *testing.T) {
 	errOut.Reset()
 	if code := run([]string{"-nope"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "-nope") {
 		t.Errorf("unknown flag: exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+// TestResilienceOnByDefault: an upstream with no resilience settings gets a
+// breaker; one that turns it off gets none.
+func TestResilienceOnByDefault(t *testing.T) {
+	src := validConfig + "  - path: /api/x/{id}\n    calls:\n      - {name: a, upstream: orders, path: '/a/{id}'}\n"
+	src = strings.Replace(src, "upstreams:\n", "upstreams:\n  orders:\n    url: http://127.0.0.1:9102\n    breaker: {disabled: true}\n", 1)
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gw, err := build(&options{config: path, configSet: true}, env(nil), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.close()
+	if _, ok := gw.upstreams.BreakerState("users"); !ok {
+		t.Error("users has no circuit breaker, want one by default")
+	}
+	if _, ok := gw.upstreams.BreakerState("orders"); ok {
+		t.Error("orders has a circuit breaker despite breaker.disabled")
 	}
 }

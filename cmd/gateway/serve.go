@@ -9,13 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/braidgw/braid/breaker"
 	"github.com/braidgw/braid/demo"
 	"github.com/braidgw/braid/routes"
 	"github.com/braidgw/braid/upstream"
@@ -26,15 +26,15 @@ const shutdownGrace = 5 * time.Second
 
 // gateway is everything built from the configuration, before serving.
 type gateway struct {
-	cfg     *fileConfig
-	source  string
-	clients []*upstream.Client
-	handler http.Handler
+	cfg       *fileConfig
+	source    string
+	upstreams *upstream.Set
+	handler   http.Handler
 }
 
 func (g *gateway) close() {
-	for _, c := range g.clients {
-		c.Close()
+	if g.upstreams != nil {
+		g.upstreams.Close()
 	}
 }
 
@@ -53,27 +53,28 @@ func build(o *options, lookup func(string) (string, bool), log *slog.Logger) (*g
 		return nil, invalid(err)
 	}
 	gw := &gateway{cfg: cfg, source: source}
-	fetchers := map[string]upstream.Fetch{}
-	names := make([]string, 0, len(cfg.Upstreams))
-	for name := range cfg.Upstreams {
-		names = append(names, name)
+	gw.upstreams, err = upstream.NewSet(cfg.Upstreams, upstream.SetOptions{OnBreakerChange: logBreaker(log)})
+	if err != nil {
+		return nil, invalid(err)
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		c, err := upstream.New(name, cfg.Upstreams[name])
-		if err != nil {
-			gw.close()
-			return nil, invalid(fmt.Errorf("upstreams.%s: %w", name, err))
-		}
-		gw.clients = append(gw.clients, c)
-		fetchers[name] = c.Fetch
-	}
-	gw.handler, err = routes.New(cfg.Config, routes.Options{Upstreams: fetchers, Logger: log, MaxBodyBytes: cfg.Server.MaxBodyBytes})
+	gw.handler, err = routes.New(cfg.Config, routes.Options{Stack: gw.upstreams.Stack, Logger: log, MaxBodyBytes: cfg.Server.MaxBodyBytes})
 	if err != nil {
 		gw.close()
 		return nil, invalid(err)
 	}
 	return gw, nil
+}
+
+// logBreaker logs circuit breaker transitions: opening is a warning, the
+// rest is information.
+func logBreaker(log *slog.Logger) func(string, breaker.State, breaker.State) {
+	return func(name string, from, to breaker.State) {
+		level := slog.LevelInfo
+		if to == breaker.Open {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, "circuit breaker "+to.String(), "upstream", name, "from", from.String(), "to", to.String())
+	}
 }
 
 // demoEnv maps the upstream URL variables of gateway.yaml to the in-process

@@ -1,0 +1,170 @@
+package upstream
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/braidgw/braid/breaker"
+)
+
+// Call identifies one call of one route: what a stack is built for. Layers
+// that label, trace or cache by call read it when the stack is built.
+type Call struct {
+	Route    string // the route's method and pattern, "GET /api/users/{id}/dashboard"
+	Name     string // the call's name in the route, "user"
+	Upstream string // the upstream it calls, "users"
+}
+
+// Factory builds the Fetch of one call. It is called once per call when
+// routes are compiled, never per request. For an upstream that is not
+// configured it returns an error matching ErrUnknownUpstream.
+type Factory func(Call) (Fetch, error)
+
+// Static returns a Factory giving every call its upstream's Fetch from m
+// as it is, with no layers: for tests and for embedders who compose their
+// own.
+func Static(m map[string]Fetch) Factory {
+	return func(c Call) (Fetch, error) {
+		f, ok := m[c.Upstream]
+		if !ok {
+			return nil, fmt.Errorf("%w %q", ErrUnknownUpstream, c.Upstream)
+		}
+		return f, nil
+	}
+}
+
+// SetOptions are what a Set is built with. The zero value is usable.
+type SetOptions struct {
+	// OnBreakerChange is told of every circuit breaker transition, after
+	// the breaker's lock is released; it must not block. Nil ignores them.
+	OnBreakerChange func(upstream string, from, to breaker.State)
+	// Now is the clock of the breakers and retry budgets. Default time.Now.
+	Now func() time.Time
+	// Rand returns jitter in [0, 1) for retry backoff and breaker open
+	// periods. Default math/rand/v2's Float64.
+	Rand func() float64
+}
+
+// Set is every configured upstream with the state that all calls to it
+// share, whatever route they serve: its pooled client, circuit breaker,
+// bulkhead, retry budget and hedging latencies. It is built once at
+// start-up; its Stack method is the Factory of the routes' calls.
+type Set struct {
+	members map[string]*member
+}
+
+// member is one upstream's shared state.
+type member struct {
+	name     string
+	client   *Client
+	breaker  *breaker.Breaker // nil when disabled
+	bulkhead *bulkhead        // nil when disabled
+	tries    *tries           // retry, hedging and try timeout
+}
+
+// NewSet validates every upstream's Config and builds its client and
+// shared state. Errors name the upstream and the field.
+func NewSet(cfgs map[string]Config, opts SetOptions) (*Set, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Float64
+	}
+	s := &Set{members: make(map[string]*member, len(cfgs))}
+	names := make([]string, 0, len(cfgs))
+	for name := range cfgs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		m, err := newMember(name, cfgs[name], opts)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.members[name] = m
+	}
+	return s, nil
+}
+
+func newMember(name string, cfg Config, opts SetOptions) (*member, error) {
+	c, err := New(name, cfg) // validates cfg
+	if err != nil {
+		return nil, err
+	}
+	m := &member{name: name, client: c}
+	if !cfg.Breaker.Disabled {
+		var onChange func(from, to breaker.State)
+		if f := opts.OnBreakerChange; f != nil {
+			onChange = func(from, to breaker.State) { f(name, from, to) }
+		}
+		m.breaker, err = breaker.New(cfg.Breaker.Config, breaker.Options{Now: opts.Now, Rand: opts.Rand, OnStateChange: onChange})
+		if err != nil { // unreachable: New validated it
+			c.Close()
+			return nil, fmt.Errorf("upstream %q: breaker: %w", name, err)
+		}
+	}
+	if !cfg.Bulkhead.Disabled {
+		m.bulkhead = newBulkhead(cfg.Bulkhead)
+	}
+	m.tries = &tries{
+		name:       name,
+		cfg:        cfg.Retry.withDefaults(),
+		tryTimeout: cfg.TryTimeout,
+		budget:     newBudget(cfg.RetryBudget, opts.Now),
+		hedge:      newHedger(cfg.Hedge),
+		rand:       opts.Rand,
+	}
+	return m, nil
+}
+
+// Stack builds call c's Fetch. It is the one place where a call's layers
+// are composed, outermost first:
+//
+//	tries     retries and hedges (idempotent calls only, jittered backoff,
+//	          the upstream's retry budget), each try under try_timeout
+//	breaker   the upstream's circuit breaker: open fails fast, no call made
+//	bulkhead  the upstream's cap on tries in flight
+//	client    the upstream's pooled transport
+//
+// The breaker sees every try, so a retry storm trips it; a rejected try is
+// not retried. Every layer is shared state of the upstream (one breaker,
+// bulkhead and budget whatever the route); c names the call for the layers
+// that label by it.
+func (s *Set) Stack(c Call) (Fetch, error) {
+	m, ok := s.members[c.Upstream]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownUpstream, c.Upstream)
+	}
+	fetch := m.client.Fetch
+	if m.bulkhead != nil {
+		fetch = m.bulkhead.middleware(m.name)(fetch)
+	}
+	if m.breaker != nil {
+		fetch = breakerMiddleware(m.name, m.breaker)(fetch)
+	}
+	if m.tries.active() {
+		fetch = m.tries.middleware(fetch)
+	}
+	return fetch, nil
+}
+
+// BreakerState returns the state of the named upstream's breaker, and
+// false if the upstream is unknown or has no breaker.
+func (s *Set) BreakerState(name string) (breaker.State, bool) {
+	m, ok := s.members[name]
+	if !ok || m.breaker == nil {
+		return breaker.Closed, false
+	}
+	return m.breaker.State(), true
+}
+
+// Close closes every client's idle connections.
+func (s *Set) Close() {
+	for _, m := range s.members {
+		m.client.Close()
+	}
+}
