@@ -3,13 +3,14 @@ package upstream
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Hedging needs this many observed tries before it uses their p95.
+// Hedging needs this many observed tries before it uses their percentile.
 const (
 	hedgeMinSamples = 20
 	hedgeSamples    = 256 // the most recent successful tries kept
@@ -23,23 +24,36 @@ type HedgeConfig struct {
 	// Enabled turns hedging on for the upstream. Default false.
 	Enabled bool `yaml:"enabled"`
 	// Delay is how long the first try runs before the hedge is sent.
-	// Default 0: the 95th percentile of the upstream's recent successful
-	// tries (no hedge until 20 have been seen).
+	// Default 0: the Percentile of the upstream's recent successful tries
+	// (no hedge until 20 have been seen).
 	Delay time.Duration `yaml:"delay"`
+	// Percentile of the recent tries used as the delay when Delay is 0,
+	// above 0 and below 100. Default 95. It should sit below the slow
+	// tail: with 10% of tries slow, the p95 is itself slow, so hedging
+	// needs a lower percentile (or a fixed Delay) to help.
+	Percentile float64 `yaml:"percentile"`
 }
 
 // Validate reports every bad field, named as in YAML.
 func (c HedgeConfig) Validate() []error {
+	var errs []error
 	if c.Delay < 0 {
-		return []error{fmt.Errorf("delay: must not be negative, got %s", c.Delay)}
+		errs = append(errs, fmt.Errorf("delay: must not be negative, got %s", c.Delay))
 	}
-	return nil
+	if c.Percentile < 0 || c.Percentile >= 100 || c.Percentile != c.Percentile {
+		errs = append(errs, fmt.Errorf("percentile: must be above 0 and below 100, got %v", c.Percentile))
+	}
+	return errs
 }
+
+// defaultHedgePercentile is HedgeConfig.Percentile's default.
+const defaultHedgePercentile = 95
 
 // hedger decides when to hedge and keeps the latencies it needs.
 type hedger struct {
-	fixed time.Duration // Delay; 0 means the observed p95
-	p95   atomic.Int64  // nanoseconds; 0 until enough samples
+	fixed      time.Duration // Delay; 0 means the observed percentile
+	percentile float64       // of the observed tries, in (0, 100)
+	observed   atomic.Int64  // the percentile, in nanoseconds; 0 until enough samples
 
 	mu    sync.Mutex // guards the fields below
 	ring  [hedgeSamples]time.Duration
@@ -52,7 +66,10 @@ func newHedger(c HedgeConfig) *hedger {
 	if !c.Enabled {
 		return nil
 	}
-	return &hedger{fixed: c.Delay}
+	if c.Percentile == 0 {
+		c.Percentile = defaultHedgePercentile
+	}
+	return &hedger{fixed: c.Delay, percentile: c.Percentile}
 }
 
 // delay returns how long to wait before hedging, and false when there is
@@ -61,7 +78,7 @@ func (h *hedger) delay() (time.Duration, bool) {
 	if h.fixed > 0 {
 		return h.fixed, true
 	}
-	d := time.Duration(h.p95.Load())
+	d := time.Duration(h.observed.Load())
 	return d, d > 0
 }
 
@@ -82,7 +99,8 @@ func (h *hedger) observe(d time.Duration) {
 	sorted := h.ring
 	s := sorted[:h.n]
 	slices.Sort(s)
-	h.p95.Store(int64(max(s[(len(s)*95+99)/100-1], time.Millisecond/10)))
+	rank := int(math.Ceil(float64(len(s))*h.percentile/100)) - 1 // nearest rank
+	h.observed.Store(int64(max(s[max(rank, 0)], time.Millisecond/10)))
 }
 
 // result is one try's outcome.

@@ -36,7 +36,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 // stackFor builds a one-upstream Set on cfg (URL filled in) and returns the
 // stack of one call to it. Jitter is fixed at 0.5.
-func stackFor(t *testing.T, url string, cfg Config, clock *fakeClock) (Fetch, *Set) {
+func stackFor(t testing.TB, url string, cfg Config, clock *fakeClock) (Fetch, *Set) {
 	t.Helper()
 	cfg.URL = url
 	opts := SetOptions{Rand: func() float64 { return 0.5 }}
@@ -551,6 +551,13 @@ func TestHedge(t *testing.T) {
 		}
 		if d, ok := h.delay(); !ok || d != 95*time.Millisecond {
 			t.Errorf("delay() = %s, %v, want the p95 95ms", d, ok)
+		}
+		h = newHedger(HedgeConfig{Enabled: true, Percentile: 50})
+		for i := range 100 {
+			h.observe(time.Duration(i+1) * time.Millisecond)
+		}
+		if d, ok := h.delay(); !ok || d != 50*time.Millisecond {
+			t.Errorf("delay() = %s, %v, want the p50 50ms", d, ok)
 		}
 	})
 }
