@@ -41,6 +41,7 @@ func (s *Service) putFaults(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	s.logger.Info("faults changed", "latency", f.Latency, "error_rate", f.ErrorRate, "down", f.Down)
+	s.logger.Info("faults changed", "latency", f.Latency, "error_rate", f.ErrorRate,
+		"error_status", f.errorStatus(), "down", f.Down, "reset", f.Reset)
 	writeJSON(w, http.StatusOK, f)
 }

@@ -8,14 +8,20 @@
 // deterministic data, generated from a fixed seed, so a request returns the
 // same bytes on every run and from either store.
 //
-// Every service can be slowed down, made to fail a fraction of its requests,
-// or taken down, from flags of cmd/demo, from the Go API ([Service.SetFaults])
-// or at run time through the admin endpoints on its own port:
+// Every service can be slowed down, made to fail a fraction of its requests
+// (with 500 or another error status), taken down (503 to every request) or
+// made to reset every connection without answering, from flags of cmd/demo
+// (latency, error rate and down only), from the Go API
+// ([Service.SetFaults]) or at run time through the admin endpoints on its
+// own port, which faults never affect:
 //
-//	GET  /_demo/faults   current faults, e.g. {"latency":"50ms","error_rate":0.2,"down":false}
-//	PUT  /_demo/faults   update any subset of those fields
+//	GET  /_demo/faults   current faults, e.g.
+//	                     {"latency":"50ms","error_rate":0.2,"error_status":500,"down":false,"reset":false}
+//	PUT  /_demo/faults   update any subset of those fields, e.g. {"reset":true}
 //	GET  /_demo/stats    requests served, total and per route pattern
 //	POST /_demo/reset    zero the counters and clear the faults
+//
+// See [Faults] for what each field does.
 //
 // # Seed data
 //

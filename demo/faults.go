@@ -8,36 +8,62 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
+	"net/http"
 	"time"
 )
 
 // Faults are the failures a service injects into its non-admin requests.
 // The zero value injects none. In JSON the latency is a Go duration string:
 //
-//	{"latency":"50ms","error_rate":0.2,"down":false}
+//	{"latency":"50ms","error_rate":0.2,"error_status":500,"down":false,"reset":false}
+//
+// A request meets them in this order: Reset, Down, Latency, then ErrorRate.
 type Faults struct {
 	// Latency is added before every answer; a cancelled request stops
 	// waiting early. Zero adds none.
 	Latency time.Duration
-	// ErrorRate is the fraction, from 0 to 1, of requests answered 500
-	// {"error":"injected failure"}. 0 and 1 are exact.
+	// ErrorRate is the fraction, from 0 to 1, of requests answered
+	// ErrorStatus {"error":"injected failure"}. 0 and 1 are exact.
 	ErrorRate float64
+	// ErrorStatus is the status of the requests failed by ErrorRate, an
+	// HTTP error status from 400 to 599, e.g. 503 to be retried by a
+	// gateway that does not retry 500. Zero means 500, and decoding JSON
+	// stores 500 as zero, so equal faults compare equal.
+	ErrorStatus int
 	// Down answers every request 503 {"error":"service down"}.
 	Down bool
+	// Reset resets the TCP connection of every request without answering
+	// (SO_LINGER 0, then close), as a crashed or firewalled service would:
+	// the client reads "connection reset by peer" instead of a response.
+	// A connection that cannot be hijacked (HTTP/2) has its stream
+	// aborted instead.
+	Reset bool
 }
+
+// faultsExample is a complete Faults object, quoted in decoding errors.
+const faultsExample = `{"latency":"50ms","error_rate":0.2,"error_status":500,"down":false,"reset":false}`
+
+// defaultErrorStatus is the status of injected failures when
+// Faults.ErrorStatus is zero.
+const defaultErrorStatus = 500
 
 // faultsJSON is the wire form of Faults.
 type faultsJSON struct {
-	Latency   string  `json:"latency"`
-	ErrorRate float64 `json:"error_rate"`
-	Down      bool    `json:"down"`
+	Latency     string  `json:"latency"`
+	ErrorRate   float64 `json:"error_rate"`
+	ErrorStatus int     `json:"error_status"`
+	Down        bool    `json:"down"`
+	Reset       bool    `json:"reset"`
 }
 
 // faultsPatch is the wire form of a partial update: absent fields are nil.
 type faultsPatch struct {
-	Latency   *string  `json:"latency"`
-	ErrorRate *float64 `json:"error_rate"`
-	Down      *bool    `json:"down"`
+	Latency     *string  `json:"latency"`
+	ErrorRate   *float64 `json:"error_rate"`
+	ErrorStatus *int     `json:"error_status"`
+	Down        *bool    `json:"down"`
+	Reset       *bool    `json:"reset"`
 }
 
 // Validate reports the first field that is out of range, by its JSON name.
@@ -48,12 +74,30 @@ func (f Faults) Validate() error {
 	if math.IsNaN(f.ErrorRate) || f.ErrorRate < 0 || f.ErrorRate > 1 {
 		return fmt.Errorf("error_rate: must be between 0 and 1, got %v", f.ErrorRate)
 	}
+	if f.ErrorStatus != 0 && (f.ErrorStatus < 400 || f.ErrorStatus > 599) {
+		return fmt.Errorf("error_status: must be an HTTP error status from 400 to 599, got %d", f.ErrorStatus)
+	}
 	return nil
 }
 
-// MarshalJSON encodes the faults in their wire form.
+// errorStatus returns the status of the requests failed by ErrorRate.
+func (f Faults) errorStatus() int {
+	if f.ErrorStatus == 0 {
+		return defaultErrorStatus
+	}
+	return f.ErrorStatus
+}
+
+// MarshalJSON encodes the faults in their wire form, with the error status
+// in effect (500 for a zero ErrorStatus).
 func (f Faults) MarshalJSON() ([]byte, error) {
-	return json.Marshal(faultsJSON{Latency: f.Latency.String(), ErrorRate: f.ErrorRate, Down: f.Down})
+	return json.Marshal(faultsJSON{
+		Latency:     f.Latency.String(),
+		ErrorRate:   f.ErrorRate,
+		ErrorStatus: f.errorStatus(),
+		Down:        f.Down,
+		Reset:       f.Reset,
+	})
 }
 
 // UnmarshalJSON applies the fields present in b to f and leaves the others
@@ -68,7 +112,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 			return fmt.Errorf("%s: must be a JSON %s, got %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
 		}
-		return fmt.Errorf("faults must be a JSON object like %s: %w", `{"latency":"50ms","error_rate":0.2,"down":false}`, err)
+		return fmt.Errorf("faults must be a JSON object like %s: %w", faultsExample, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("faults must be a single JSON object, found more data after it")
@@ -84,8 +128,17 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	if p.ErrorRate != nil {
 		next.ErrorRate = *p.ErrorRate
 	}
+	if p.ErrorStatus != nil {
+		next.ErrorStatus = *p.ErrorStatus
+		if next.ErrorStatus == defaultErrorStatus {
+			next.ErrorStatus = 0
+		}
+	}
 	if p.Down != nil {
 		next.Down = *p.Down
+	}
+	if p.Reset != nil {
+		next.Reset = *p.Reset
 	}
 	if err := next.Validate(); err != nil {
 		return err
@@ -101,6 +154,8 @@ func jsonKind(goKind string) string {
 		return "number"
 	case "bool":
 		return "boolean"
+	case "int":
+		return "integer"
 	default:
 		return goKind
 	}
@@ -120,4 +175,30 @@ func wait(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// resetConnection takes the connection of w over and closes it with
+// SO_LINGER 0, so that the kernel sends a TCP RST instead of a FIN and the
+// client reads "connection reset by peer" without any response. Where w
+// cannot be hijacked (HTTP/2, a recorder) it panics with
+// http.ErrAbortHandler, which net/http's server turns into an aborted
+// stream or closed connection, without logging a stack trace.
+func resetConnection(w http.ResponseWriter) error {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	raw := conn
+	for {
+		u, ok := raw.(interface{ NetConn() net.Conn }) // *tls.Conn
+		if !ok {
+			break
+		}
+		raw = u.NetConn()
+	}
+	var lingerErr error
+	if tc, ok := raw.(*net.TCPConn); ok {
+		lingerErr = tc.SetLinger(0)
+	}
+	return errors.Join(lingerErr, conn.Close())
 }

@@ -13,8 +13,8 @@ import (
 
 func TestFaultsJSON(t *testing.T) {
 	b, err := json.Marshal(Faults{Latency: 50 * time.Millisecond, ErrorRate: 0.2})
-	if err != nil || string(b) != `{"latency":"50ms","error_rate":0.2,"down":false}` {
-		t.Fatalf("Marshal = %s, %v", b, err)
+	if want := `{"latency":"50ms","error_rate":0.2,"error_status":500,"down":false,"reset":false}`; err != nil || string(b) != want {
+		t.Fatalf("Marshal = %s, %v; want %s", b, err, want)
 	}
 	f := Faults{Latency: time.Second, ErrorRate: 0.5}
 	if err := json.Unmarshal([]byte(`{"down":true}`), &f); err != nil {
@@ -22,6 +22,34 @@ func TestFaultsJSON(t *testing.T) {
 	}
 	if want := (Faults{Latency: time.Second, ErrorRate: 0.5, Down: true}); f != want {
 		t.Errorf("partial update = %+v, want %+v", f, want)
+	}
+	if err := json.Unmarshal([]byte(`{"reset":true,"error_status":503}`), &f); err != nil {
+		t.Fatal(err)
+	}
+	if want := (Faults{Latency: time.Second, ErrorRate: 0.5, ErrorStatus: 503, Down: true, Reset: true}); f != want {
+		t.Errorf("partial update of reset and error_status = %+v, want %+v", f, want)
+	}
+	if err := json.Unmarshal([]byte(`{"error_status":500}`), &f); err != nil || f.ErrorStatus != 0 {
+		t.Errorf("error_status 500 decoded to %d (%v), want 0, the default", f.ErrorStatus, err)
+	}
+}
+
+func TestFaultsJSONRoundTrip(t *testing.T) {
+	for _, f := range []Faults{
+		{},
+		{Latency: 1500 * time.Millisecond, ErrorRate: 0.1, ErrorStatus: 503},
+		{ErrorRate: 1, ErrorStatus: 429, Down: true},
+		{Reset: true},
+		{Latency: time.Millisecond, ErrorRate: 0.25, ErrorStatus: 599, Down: true, Reset: true},
+	} {
+		b, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Faults
+		if err := json.Unmarshal(b, &got); err != nil || got != f {
+			t.Errorf("%+v encoded as %s decodes to %+v, %v", f, b, got, err)
+		}
 	}
 }
 
@@ -46,6 +74,12 @@ func TestPutFaults(t *testing.T) {
 		{`{"error_rate":-0.1}`, "error_rate"},
 		{`{"error_rate":"high"}`, "error_rate"},
 		{`{"down":"yes"}`, "down"},
+		{`{"error_status":200}`, "error_status"},
+		{`{"error_status":600}`, "error_status"},
+		{`{"error_status":-503}`, "error_status"},
+		{`{"error_status":503.5}`, "error_status"},
+		{`{"error_status":"503"}`, "error_status"},
+		{`{"reset":1}`, "reset"},
 		{`{"slow":true}`, `"slow"`},
 		{`not json`, "JSON"},
 		{``, "JSON"},
@@ -63,7 +97,7 @@ func TestPutFaults(t *testing.T) {
 
 func TestSetFaultsValidates(t *testing.T) {
 	s := newTestService(t, "users", ServiceOptions{})
-	for _, f := range []Faults{{Latency: -time.Second}, {ErrorRate: 1.01}, {ErrorRate: math.NaN()}} {
+	for _, f := range []Faults{{Latency: -time.Second}, {ErrorRate: 1.01}, {ErrorRate: math.NaN()}, {ErrorStatus: 399}, {ErrorStatus: 200}, {ErrorStatus: 600}} {
 		if err := s.SetFaults(f); err == nil {
 			t.Errorf("SetFaults(%+v) accepted", f)
 		}
@@ -94,6 +128,18 @@ func TestErrorRateExtremes(t *testing.T) {
 	}
 	for range 100 {
 		wantStatus(t, get(t, s, "/users/1"), http.StatusOK)
+	}
+}
+
+func TestErrorStatus(t *testing.T) {
+	s := newTestService(t, "users", ServiceOptions{Faults: Faults{ErrorRate: 1, ErrorStatus: http.StatusServiceUnavailable}})
+	wantError(t, get(t, s, "/users/1"), http.StatusServiceUnavailable, "injected failure")
+	wantStatus(t, do(t, s, http.MethodPut, "/_demo/faults", `{"error_status":429}`), http.StatusOK)
+	wantError(t, get(t, s, "/users/1"), http.StatusTooManyRequests, "injected failure")
+	wantStatus(t, do(t, s, http.MethodPut, "/_demo/faults", `{"error_rate":0}`), http.StatusOK)
+	wantStatus(t, get(t, s, "/users/1"), http.StatusOK)
+	if got := decode[Faults](t, get(t, s, "/_demo/faults")); got != (Faults{ErrorStatus: 429}) {
+		t.Errorf("faults = %+v, want error_status kept at 429 with error_rate 0", got)
 	}
 }
 

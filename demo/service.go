@@ -98,7 +98,8 @@ func (s *Service) Name() string { return s.name }
 // ServeHTTP serves the API, /healthz and /_demo/ admin endpoints.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// instrument counts a non-admin request, then injects the current faults,
+// instrument counts a non-admin request, then injects the current faults
+// (a connection reset, 503 when down, latency, an error at the error rate),
 // then runs h if no fault answered the request. count is nil for requests
 // that match no route; they count only towards the total.
 func (s *Service) instrument(count *atomic.Int64, h http.Handler) http.Handler {
@@ -108,6 +109,13 @@ func (s *Service) instrument(count *atomic.Int64, h http.Handler) http.Handler {
 			count.Add(1)
 		}
 		f := s.Faults()
+		if f.Reset {
+			s.logger.Debug("injected connection reset", "path", r.URL.Path)
+			if err := resetConnection(w); err != nil {
+				s.logger.Warn("injected connection reset", "path", r.URL.Path, "err", err)
+			}
+			return
+		}
 		if f.Down {
 			writeError(w, http.StatusServiceUnavailable, "service down")
 			return
@@ -119,7 +127,7 @@ func (s *Service) instrument(count *atomic.Int64, h http.Handler) http.Handler {
 		}
 		if s.fail(f.ErrorRate) {
 			s.logger.Debug("injected failure", "path", r.URL.Path)
-			writeError(w, http.StatusInternalServerError, "injected failure")
+			writeError(w, f.errorStatus(), "injected failure")
 			return
 		}
 		h.ServeHTTP(w, r)

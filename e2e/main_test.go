@@ -139,12 +139,17 @@ func startDemo() error {
 }
 
 // startGateway starts a gateway on the repo's gateway.yaml, pointed at the
-// demo services, and returns its public and admin base URLs.
-func startGateway() (*process, string, string, error) {
+// demo services, and returns it with its public and admin base URLs.
+// extraEnv ("NAME=value") is added to its environment after the upstream
+// URLs, so it may override them. Each gateway has its own breakers, retry
+// budgets and pools: a test that trips breakers starts its own (see
+// ownGateway) and leaves the shared stack.gateway healthy.
+func startGateway(extraEnv ...string) (*process, string, string, error) {
 	env := []string{}
 	for name, u := range stack.services {
 		env = append(env, fmt.Sprintf("%s_URL=%s", upper(name), u))
 	}
+	env = append(env, extraEnv...)
 	p, err := start("gateway", stack.gatewayBin, env, "-config", "../gateway.yaml", "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0")
 	if err != nil {
 		return nil, "", "", err
@@ -167,4 +172,21 @@ func upper(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// ownGateway starts a gateway of the test's own (see startGateway) and
+// returns its public base URL. When the test ends the gateway gets SIGTERM
+// and must drain and exit 0; its breakers die with it.
+func ownGateway(t *testing.T, extraEnv ...string) string {
+	t.Helper()
+	gw, url, _, err := startGateway(extraEnv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if code, err := gw.stop(syscall.SIGTERM, 30*time.Second); err != nil || code != 0 {
+			t.Errorf("own gateway: exit code %d (%v) after SIGTERM, want 0\n%s", code, err, gw.logs())
+		}
+	})
+	return url
 }
