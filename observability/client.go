@@ -1,0 +1,133 @@
+package observability
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Attributes Braid adds to call and try spans.
+const (
+	attrUpstream = attribute.Key("braid.upstream")
+	attrCall     = attribute.Key("braid.call")
+	attrAttempt  = attribute.Key("braid.attempt")
+	attrHedge    = attribute.Key("braid.hedge")
+	attrOptional = attribute.Key("braid.optional")
+	attrDegraded = attribute.Key("braid.degraded")
+	attrKeys     = attribute.Key("braid.batch.keys")
+	attrChunks   = attribute.Key("braid.batch.chunks")
+	attrMissing  = attribute.Key("braid.batch.missing")
+)
+
+// tryKey carries a try's attempt number and whether it is a hedge.
+type tryKey struct{}
+
+type tryInfo struct {
+	attempt int
+	hedge   bool
+}
+
+// Recording reports whether ctx carries a span that records: whether
+// per-try details are worth putting in the context.
+func Recording(ctx context.Context) bool {
+	return trace.SpanFromContext(ctx).IsRecording()
+}
+
+// WithTry marks ctx as the context of try number attempt (from 1) of a
+// call, a hedge or not, for the try's client span.
+func WithTry(ctx context.Context, attempt int, hedge bool) context.Context {
+	return context.WithValue(ctx, tryKey{}, tryInfo{attempt, hedge})
+}
+
+// Transport wraps an upstream's transport so that every HTTP try gets a
+// client span (attempt number, hedge, semantic-convention HTTP attributes)
+// and carries the W3C traceparent. With tracing off it returns base.
+func (t *Telemetry) Transport(upstream string, base http.RoundTripper) http.RoundTripper {
+	if !t.Tracing() {
+		return base
+	}
+	return &tracedTransport{base: base, tracer: t.tracing.tracer, prop: t.tracing.prop, upstream: upstream}
+}
+
+type tracedTransport struct {
+	base     http.RoundTripper
+	tracer   trace.Tracer
+	prop     propagation.TextMapPropagator
+	upstream string
+}
+
+func (tt *tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	parent := req.Context()
+	if !trace.SpanFromContext(parent).SpanContext().IsValid() {
+		return tt.base.RoundTrip(req) // not part of a traced request
+	}
+	host, port := req.URL.Hostname(), req.URL.Port()
+	attrs := []attribute.KeyValue{
+		semconv.HTTPRequestMethodKey.String(req.Method), semconv.ServerAddress(host),
+		semconv.URLFull(req.URL.String()), attrUpstream.String(tt.upstream),
+	}
+	if p, err := strconv.Atoi(port); err == nil {
+		attrs = append(attrs, semconv.ServerPort(p))
+	}
+	if ti, ok := parent.Value(tryKey{}).(tryInfo); ok {
+		attrs = append(attrs, attrAttempt.Int(ti.attempt), attrHedge.Bool(ti.hedge))
+		if ti.attempt > 1 {
+			attrs = append(attrs, semconv.HTTPRequestResendCount(ti.attempt-1))
+		}
+	}
+	ctx, span := tt.tracer.Start(parent, req.Method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	out := req.WithContext(ctx)
+	out.Header = req.Header.Clone()
+	tt.prop.Inject(ctx, propagation.HeaderCarrier(out.Header))
+	resp, err := tt.base.RoundTrip(out)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
+		span.End()
+		return nil, err
+	}
+	span.SetAttributes(semconv.HTTPResponseStatusCode(resp.StatusCode))
+	if resp.StatusCode >= 400 {
+		span.SetStatus(codes.Error, strconv.Itoa(resp.StatusCode))
+		span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(resp.StatusCode)))
+	}
+	resp.Body = &spanBody{ReadCloser: resp.Body, span: span}
+	return resp, nil
+}
+
+// errorType is the error.type of a try that got no answer.
+func errorType(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	}
+	return "transport"
+}
+
+// spanBody ends the try's span when the body is closed, so the span covers
+// reading it.
+type spanBody struct {
+	io.ReadCloser
+	span trace.Span
+	once sync.Once
+}
+
+func (b *spanBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(func() { b.span.End() })
+	return err
+}

@@ -1,0 +1,153 @@
+package observability
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// statusClientClosed is logged when the client went away before an answer.
+const statusClientClosed = 499
+
+// ServerOptions tell the server middleware what only the router knows.
+type ServerOptions struct {
+	// Route returns the matched route pattern once the request has been
+	// served (chi's RoutePattern), "" when no route matched. Required.
+	Route func(*http.Request) string
+	// DegradedHeader is the response header listing degraded parts, copied
+	// into the access log. Default none.
+	DegradedHeader string
+}
+
+// Server returns the middleware that observes every request: a server span
+// named "METHOD pattern" continuing an incoming traceparent, with a
+// traceresponse header; the request duration histogram; the in-flight
+// gauge; the live /stats window; and one access log line. It must run
+// inside the router, so that the pattern is known when the request ends.
+func (t *Telemetry) Server(o ServerOptions) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if t == nil {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			var span trace.Span
+			if t.tracing.on {
+				ctx := t.tracing.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+				ctx, span = t.tracing.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
+					trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPath(r.URL.Path),
+						semconv.URLScheme("http"), semconv.NetworkProtocolVersion(protoVersion(r))))
+				w.Header().Set("traceresponse", TraceResponse(span.SpanContext()))
+				r = r.WithContext(ctx)
+			}
+			if t.metrics != nil {
+				t.metrics.inFlight.Inc()
+			}
+			sw := &statusWriter{ResponseWriter: w}
+			next.ServeHTTP(sw, r)
+			d := time.Since(start)
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+				if r.Context().Err() != nil {
+					status = statusClientClosed
+				}
+			}
+			route := o.Route(r)
+			if t.metrics != nil {
+				t.metrics.inFlight.Dec()
+				t.metrics.request(route, r.Method, status, d)
+			}
+			if span != nil {
+				endServerSpan(span, r.Method, route, status)
+			}
+			t.accessLog(r, sw, o, route, status, d, span)
+		})
+	}
+}
+
+func endServerSpan(span trace.Span, method, route string, status int) {
+	if route != "" {
+		span.SetName(method + " " + route)
+		span.SetAttributes(semconv.HTTPRoute(route))
+	}
+	span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+		span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(status)))
+	}
+	span.End()
+}
+
+func protoVersion(r *http.Request) string {
+	if r.ProtoMajor == 2 {
+		return "2"
+	}
+	return "1.1"
+}
+
+// accessLog writes one line for the request: always for errors and slow
+// requests, for a sample of the others. It never logs headers, so no
+// credential reaches the log.
+func (t *Telemetry) accessLog(r *http.Request, sw *statusWriter, o ServerOptions, route string, status int, d time.Duration, span trace.Span) {
+	if t.cfg.AccessLog.Disabled {
+		return
+	}
+	level := slog.LevelInfo
+	switch {
+	case status >= 500:
+		level = slog.LevelWarn
+	case status < 400 && d < t.slow && t.sample < 1 && t.rand() >= t.sample:
+		return
+	}
+	ctx := r.Context()
+	if !t.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 10)
+	attrs = append(attrs, slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
+		slog.Int("status", status), slog.Int64("bytes", sw.bytes), slog.Float64("duration_ms", float64(d.Microseconds())/1000))
+	if o.DegradedHeader != "" {
+		if v := sw.Header().Get(o.DegradedHeader); v != "" {
+			attrs = append(attrs, slog.String("degraded", v))
+		}
+	}
+	if span != nil {
+		sc := span.SpanContext()
+		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	t.log.LogAttrs(ctx, level, "request", attrs...)
+}
+
+// statusWriter records the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+

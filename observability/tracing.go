@@ -1,0 +1,116 @@
+package observability
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// instrumentation names Braid's tracer.
+const instrumentation = "github.com/braidgw/braid"
+
+// tracing is the trace half of Telemetry.
+type tracing struct {
+	on       bool
+	tracer   trace.Tracer
+	provider *sdktrace.TracerProvider // nil when off
+	prop     propagation.TextMapPropagator
+}
+
+// newTracing builds the tracer provider, or a no-op tracer when no endpoint
+// is configured. opts are extra provider options (tests add a synchronous
+// in-memory exporter).
+func newTracing(ctx context.Context, c TracingConfig, service, version string, opts ...sdktrace.TracerProviderOption) (*tracing, error) {
+	t := &tracing{prop: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})}
+	if c.Endpoint == "" && len(opts) == 0 {
+		t.tracer = noop.NewTracerProvider().Tracer(instrumentation)
+		return t, nil
+	}
+	res := resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(service), semconv.ServiceVersion(version))
+	sampler, err := newSampler(c.Sampler, c.SamplerArg)
+	if err != nil {
+		return nil, err
+	}
+	all := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sampler)}
+	if c.Endpoint != "" {
+		u := c.Endpoint
+		if !c.tracesURL {
+			u = strings.TrimSuffix(u, "/") + "/v1/traces"
+		}
+		exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(u))
+		if err != nil {
+			return nil, fmt.Errorf("observability.tracing.endpoint: %w", err)
+		}
+		all = append(all, sdktrace.WithBatcher(exp))
+	}
+	t.provider = sdktrace.NewTracerProvider(append(all, opts...)...)
+	t.tracer = t.provider.Tracer(instrumentation)
+	t.on = true
+	return t, nil
+}
+
+// newSampler parses an OTEL_TRACES_SAMPLER name and argument; the default
+// is parentbased_always_on.
+func newSampler(name, arg string) (sdktrace.Sampler, error) {
+	ratio := 1.0
+	if arg != "" {
+		f, err := strconv.ParseFloat(arg, 64)
+		if err != nil {
+			return nil, fmt.Errorf("observability.tracing.sampler_arg: %q is not a ratio", arg)
+		}
+		ratio = f
+	}
+	switch name {
+	case "always_on":
+		return sdktrace.AlwaysSample(), nil
+	case "always_off":
+		return sdktrace.NeverSample(), nil
+	case "traceidratio":
+		return sdktrace.TraceIDRatioBased(ratio), nil
+	case "", "parentbased_always_on":
+		return sdktrace.ParentBased(sdktrace.AlwaysSample()), nil
+	case "parentbased_always_off":
+		return sdktrace.ParentBased(sdktrace.NeverSample()), nil
+	case "parentbased_traceidratio":
+		return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio)), nil
+	}
+	return nil, fmt.Errorf("observability.tracing.sampler: unknown sampler %q", name)
+}
+
+// shutdown flushes the spans still batched and stops the exporter.
+func (t *tracing) shutdown(ctx context.Context) error {
+	if t.provider == nil {
+		return nil
+	}
+	return t.provider.Shutdown(ctx)
+}
+
+// TraceResponse formats sc as a W3C Trace Context Level 2 traceresponse
+// header value: 00-<trace-id>-<span-id>-<flags>.
+func TraceResponse(sc trace.SpanContext) string {
+	var b [55]byte
+	copy(b[:], "00-")
+	tid, sid := sc.TraceID(), sc.SpanID()
+	hexTo(b[3:35], tid[:])
+	b[35] = '-'
+	hexTo(b[36:52], sid[:])
+	b[52] = '-'
+	hexTo(b[53:55], []byte{byte(sc.TraceFlags())})
+	return string(b[:])
+}
+
+func hexTo(dst, src []byte) {
+	const digits = "0123456789abcdef"
+	for i, c := range src {
+		dst[2*i], dst[2*i+1] = digits[c>>4], digits[c&0xf]
+	}
+}
