@@ -28,6 +28,8 @@ type batch struct {
 type batchResult struct {
 	objects map[string][]byte
 	missing []string // keys asked for and not returned, in key order
+	keys    int      // distinct keys asked for
+	chunks  int      // requests made for them
 }
 
 func (c *compiler) compileBatch(cl *call) {
@@ -149,7 +151,12 @@ func (b *batch) run(ctx context.Context, cl *call, base *upstream.Request, keys 
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return b.index(keys, bodies)
+	res, err := b.index(keys, bodies)
+	if err != nil {
+		return nil, err
+	}
+	res.keys, res.chunks = len(keys), len(chunks)
+	return res, nil
 }
 
 // index maps each key to the object fetched for it.

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/braidgw/braid/observability"
 	"github.com/braidgw/braid/upstream"
 )
 
@@ -17,6 +18,7 @@ import (
 // body or error. It is written out with AppendJSON.
 type Result struct {
 	plan  *Plan
+	start time.Time // when Execute began
 	parts []part
 }
 
@@ -26,6 +28,7 @@ type part struct {
 	body    []byte
 	batch   *batchResult
 	err     error
+	offset  time.Duration // from the start of Execute to the call's start
 	elapsed time.Duration
 }
 
@@ -37,7 +40,7 @@ type part struct {
 // A failed optional call leaves its part null; the Result lists it in
 // Degraded.
 func (p *Plan) Execute(ctx context.Context, params map[string]string) (*Result, error) {
-	res := &Result{plan: p, parts: make([]part, len(p.calls))}
+	res := &Result{plan: p, start: time.Now(), parts: make([]part, len(p.calls))}
 	done := make([]chan struct{}, len(p.calls))
 	for i := range done {
 		done[i] = make(chan struct{})
@@ -91,7 +94,7 @@ func (r *Result) runSafe(ctx context.Context, cl *call, done []chan struct{}, pa
 }
 
 // run waits for the call's dependencies, builds its request and makes it.
-func (r *Result) run(ctx context.Context, cl *call, done []chan struct{}, params map[string]string) error {
+func (r *Result) run(ctx context.Context, cl *call, done []chan struct{}, params map[string]string) (err error) {
 	for _, d := range cl.deps {
 		select {
 		case <-done[d]:
@@ -103,7 +106,13 @@ func (r *Result) run(ctx context.Context, cl *call, done []chan struct{}, params
 		}
 	}
 	start := time.Now()
+	r.parts[cl.idx].offset = start.Sub(r.start)
 	defer func() { r.parts[cl.idx].elapsed = time.Since(start) }()
+	if obs := r.plan.observer; obs != nil {
+		var end func(observability.CallEnd)
+		ctx, end = obs.StartCall(ctx, r.plan.route, cl.Name, cl.Upstream)
+		defer func() { end(r.report(cl, err)) }()
+	}
 	req, err := r.request(cl, params)
 	if err != nil {
 		return err
@@ -133,6 +142,15 @@ func (r *Result) run(ctx context.Context, cl *call, done []chan struct{}, params
 	}
 	r.parts[cl.idx].body = trimValue(resp.Body)
 	return nil
+}
+
+// report describes how call cl ended, for the observer.
+func (r *Result) report(cl *call, err error) observability.CallEnd {
+	e := observability.CallEnd{Err: err, Optional: cl.Optional, Batch: cl.batch != nil}
+	if b := r.parts[cl.idx].batch; b != nil {
+		e.Keys, e.Chunks, e.Missing = b.keys, b.chunks, len(b.missing)
+	}
+	return e
 }
 
 func (r *Result) request(cl *call, params map[string]string) (*upstream.Request, error) {

@@ -1,12 +1,14 @@
 package aggregate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 
+	"github.com/braidgw/braid/observability"
 	"github.com/braidgw/braid/upstream"
 )
 
@@ -23,6 +25,17 @@ type Env struct {
 	// stack of cache, retries, breaker and client. upstream.Static wraps a
 	// plain map of Fetch by upstream name. Required.
 	Stack upstream.Factory
+	// Observer is told of every call's start and end (spans, metrics); nil
+	// observes nothing.
+	Observer Observer
+}
+
+// Observer watches each call of a plan: StartCall is called once the
+// call's dependencies are ready, returns the context the call runs in
+// (carrying its span) and the function called once when it ends.
+// *observability.Telemetry is one.
+type Observer interface {
+	StartCall(ctx context.Context, route, call, upstream string) (context.Context, func(observability.CallEnd))
 }
 
 // ConfigError is a configuration mistake, naming the field that holds it.
@@ -37,9 +50,11 @@ func (e *ConfigError) Error() string { return e.Field + ": " + e.Msg }
 // graph in which a call waits only for the calls it references. A Plan is
 // safe for concurrent use by many requests.
 type Plan struct {
-	calls   []*call
-	byName  map[string]int
-	stitchs map[int][]int // target call -> batch calls stitching into it, in declared order
+	route    string
+	observer Observer
+	calls    []*call
+	byName   map[string]int
+	stitchs  map[int][]int // target call -> batch calls stitching into it, in declared order
 }
 
 type call struct {
@@ -62,7 +77,7 @@ type queryTemplate struct {
 // Compile checks calls against env and builds their plan. Every mistake is
 // reported, joined, each as a *ConfigError naming its field.
 func Compile(calls []CallConfig, env Env) (*Plan, error) {
-	c := &compiler{env: env, plan: &Plan{byName: map[string]int{}, stitchs: map[int][]int{}}}
+	c := &compiler{env: env, plan: &Plan{route: env.Route, observer: env.Observer, byName: map[string]int{}, stitchs: map[int][]int{}}}
 	if len(calls) == 0 {
 		c.errf(env.Field+".calls", "at least one call is required")
 	}

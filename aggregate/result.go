@@ -93,6 +93,7 @@ type CallTiming struct {
 	Call     string
 	Duration time.Duration
 	Failed   bool
+	Err      error // why it failed, when it did
 }
 
 // Timings returns each call's duration in declared order, measured from
@@ -100,7 +101,18 @@ type CallTiming struct {
 func (r *Result) Timings() []CallTiming {
 	t := make([]CallTiming, len(r.parts))
 	for i, cl := range r.plan.calls {
-		t[i] = CallTiming{Call: cl.Name, Duration: r.parts[i].elapsed, Failed: r.parts[i].err != nil}
+		t[i] = CallTiming{Call: cl.Name, Duration: r.parts[i].elapsed, Failed: r.parts[i].err != nil, Err: r.parts[i].err}
 	}
 	return t
+}
+
+// CriticalPath is how long the calls kept the request: from the start of
+// Execute until the last call ended. The rest of a request's time is the
+// gateway's own.
+func (r *Result) CriticalPath() time.Duration {
+	var end time.Duration
+	for _, p := range r.parts {
+		end = max(end, p.offset+p.elapsed)
+	}
+	return end
 }

@@ -71,7 +71,7 @@ func newMetrics() *metrics {
 		Buckets: latencyBuckets,
 	}, []string{"upstream", "outcome"})
 	m.upTries = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "braid_upstream_tries_total", Help: "HTTP tries sent to upstreams: first tries, retries and hedges."}, []string{"upstream"})
+		Name: "braid_upstream_tries_total", Help: "Tries of upstream calls: first tries, retries and hedges, including those the breaker or bulkhead refused."}, []string{"upstream"})
 	m.upRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "braid_upstream_retries_total", Help: "Retries sent to upstreams."}, []string{"upstream"})
 	m.upHedges = prometheus.NewCounterVec(prometheus.CounterOpts{

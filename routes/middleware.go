@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"time"
 )
 
 // recoverer turns a panic in a handler into a logged 500 JSON error instead
@@ -58,51 +57,6 @@ func limitBody(max int64) func(http.Handler) http.Handler {
 				r.Body = io.NopCloser(bytes.NewReader(body))
 			}
 			next.ServeHTTP(w, r)
-		})
-	}
-}
-
-// statusWriter records the status and size of a response for the access log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	n, err := s.ResponseWriter.Write(b)
-	s.bytes += int64(n)
-	return n, err
-}
-
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// accessLog logs one line per request.
-func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
-			sw := &statusWriter{ResponseWriter: w}
-			next.ServeHTTP(sw, r)
-			status := sw.status
-			if status == 0 {
-				status = StatusClientClosed
-				if r.Context().Err() == nil {
-					status = http.StatusOK
-				}
-			}
-			log.InfoContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "status", status,
-				"bytes", sw.bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 		})
 	}
 }

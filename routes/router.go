@@ -37,6 +37,17 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Default 1 MiB.
 	MaxBodyBytes int64
+	// Middleware runs inside the router, after panic recovery and before
+	// the body limit, so that it sees the matched route pattern once the
+	// request is served (chi.RouteContext): the server span, request
+	// metrics and access log go here. Default none.
+	Middleware []func(http.Handler) http.Handler
+	// Observer watches every call of every route (call spans, degraded
+	// parts); nil observes nothing.
+	Observer aggregate.Observer
+	// NoServerTiming leaves the Server-Timing header out, for public edges
+	// that should not reveal their upstreams' timings. Default false.
+	NoServerTiming bool
 }
 
 // route is a compiled RouteConfig.
@@ -50,7 +61,7 @@ type route struct {
 
 // compile checks cfg against the upstreams and compiles every route. All
 // mistakes are reported, joined, each naming its field.
-func compile(cfg Config, stack upstream.Factory) ([]*route, error) {
+func compile(cfg Config, stack upstream.Factory, obs aggregate.Observer) ([]*route, error) {
 	var errs []error
 	errf := func(f, format string, args ...any) {
 		errs = append(errs, &aggregate.ConfigError{Field: f, Msg: fmt.Sprintf(format, args...)})
@@ -89,7 +100,7 @@ func compile(cfg Config, stack upstream.Factory) ([]*route, error) {
 		for j, p := range params {
 			names[j] = p.Name
 		}
-		env := aggregate.Env{Field: field, Route: rt.method + " " + rc.Path, Params: names, Stack: stack}
+		env := aggregate.Env{Field: field, Route: rt.method + " " + rc.Path, Params: names, Stack: stack, Observer: obs}
 		plan, err := aggregate.Compile(rc.Calls, env)
 		if err != nil {
 			errs = append(errs, err)
@@ -107,7 +118,7 @@ func compile(cfg Config, stack upstream.Factory) ([]*route, error) {
 // with the composite routes behind recover, body-limit and access-log
 // middleware. Unknown paths get a 404 JSON error.
 func New(cfg Config, opts Options) (http.Handler, error) {
-	rts, err := compile(cfg, opts.Stack)
+	rts, err := compile(cfg, opts.Stack, opts.Observer)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +130,9 @@ func New(cfg Config, opts Options) (http.Handler, error) {
 		opts.MaxBodyBytes = 1 << 20
 	}
 	r := chi.NewRouter()
-	r.Use(recoverer(log), accessLog(log), limitBody(opts.MaxBodyBytes))
+	r.Use(recoverer(log))
+	r.Use(opts.Middleware...)
+	r.Use(limitBody(opts.MaxBodyBytes))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiError{Status: http.StatusNotFound, Code: "no_route", Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
 	})
@@ -127,15 +140,16 @@ func New(cfg Config, opts Options) (http.Handler, error) {
 		writeError(w, apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path)})
 	})
 	for _, rt := range rts {
-		r.Method(rt.method, rt.path, &handler{route: rt, log: log})
+		r.Method(rt.method, rt.path, &handler{route: rt, log: log, serverTiming: !opts.NoServerTiming})
 	}
 	return r, nil
 }
 
 // handler serves one composite route.
 type handler struct {
-	route *route
-	log   *slog.Logger
+	route        *route
+	log          *slog.Logger
+	serverTiming bool
 }
 
 // maxReserve is the most of a route's timeout kept back from its calls for
@@ -157,6 +171,7 @@ const maxPooledBuffer = 1 << 20
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	params, err := readParams(r, h.route.params)
 	if err != nil {
 		writeError(w, classify(err))
@@ -193,7 +208,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Set(MissingKeysHeader, formatMissing(m))
 		h.log.InfoContext(r.Context(), "batch keys not found", "route", h.route.path, "missing", hdr.Get(MissingKeysHeader))
 	}
-	hdr.Set("Server-Timing", serverTiming(res))
+	if h.serverTiming {
+		hdr.Set("Server-Timing", serverTiming(res, time.Since(start)))
+	}
 	hdr.Set("Content-Length", strconv.Itoa(len(body)+1))
 	if r.Method == http.MethodHead {
 		return
@@ -223,14 +240,22 @@ func formatMissing(missing []aggregate.Missing) string {
 	return strings.Join(parts, "; ")
 }
 
-// serverTiming renders each call's duration as a Server-Timing header.
-func serverTiming(res *aggregate.Result) string {
+// serverTiming renders each call's duration as a Server-Timing header, a
+// failed call's reason in its desc, and a "gateway" entry: the request's
+// time so far minus the calls' critical path, the gateway's own share.
+func serverTiming(res *aggregate.Result, total time.Duration) string {
 	var b strings.Builder
-	for i, t := range res.Timings() {
-		if i > 0 {
-			b.WriteString(", ")
+	for _, t := range res.Timings() {
+		b.WriteString(t.Call)
+		if t.Failed {
+			b.WriteString(`;desc="degraded: `)
+			b.WriteString(classify(t.Err).Code)
+			b.WriteString(`"`)
 		}
-		fmt.Fprintf(&b, "%s;dur=%.1f", t.Call, float64(t.Duration.Microseconds())/1000)
+		fmt.Fprintf(&b, ";dur=%.1f, ", ms(t.Duration))
 	}
+	fmt.Fprintf(&b, "gateway;dur=%.1f", ms(max(total-res.CriticalPath(), 0)))
 	return b.String()
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -6,8 +6,14 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/braidgw/braid/breaker"
+	"github.com/braidgw/braid/observability"
 )
+
+// attrUpstream names the upstream on span events.
+const attrUpstream = attribute.Key("braid.upstream")
 
 // BreakerConfig configures an upstream's circuit breaker, shared by every
 // route calling it. The fields other than Disabled are breaker.Config's,
@@ -34,11 +40,23 @@ func breakerMiddleware(name string, b *breaker.Breaker) Middleware {
 				if errors.As(err, &oe) {
 					rej.RetryAfter = oe.RetryAfter
 				}
+				observability.Event(ctx, "circuit breaker rejected the call", attrUpstream.String(name))
 				return nil, newError(name, req, rej)
+			}
+			recording := observability.Recording(ctx)
+			var before breaker.State
+			if recording {
+				before = b.State()
 			}
 			start := time.Now()
 			resp, err := next(ctx, req)
 			b.Record(ticket, outcome(err), time.Since(start))
+			if recording {
+				if after := b.State(); after != before {
+					observability.Event(ctx, "circuit breaker "+after.String(), attrUpstream.String(name),
+						attribute.String("from", before.String()))
+				}
+			}
 			return resp, err
 		}
 	}

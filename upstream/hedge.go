@@ -113,24 +113,24 @@ type result struct {
 // running after the hedge delay and the budget allows one. It returns the
 // first success, or the last failure once every try has ended; a losing
 // try is cancelled and waited for, so no goroutine outlives the call.
-func (t *tries) once(ctx context.Context, next Fetch, req *Request) (*Response, error) {
+func (t *tries) once(ctx context.Context, next Fetch, req *Request, attempt int) (*Response, error) {
 	if t.hedge == nil {
-		return t.try(ctx, next, req)
+		return t.try(ctx, next, req, attempt, false)
 	}
 	delay, ok := t.hedge.delay()
 	if !ok {
-		return t.try(ctx, next, req)
+		return t.try(ctx, next, req, attempt, false)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan result, 2) // buffered for every sender
-	start := func() {
+	start := func(hedge bool) {
 		go func() {
-			resp, err := t.try(ctx, next, req)
+			resp, err := t.try(ctx, next, req, attempt, hedge)
 			results <- result{resp, err}
 		}()
 	}
-	start()
+	start(false)
 	running, hedged := 1, false
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
@@ -140,7 +140,7 @@ func (t *tries) once(ctx context.Context, next Fetch, req *Request) (*Response, 
 			if !hedged && ctx.Err() == nil && t.budget.withdraw() {
 				hedged = true
 				running++
-				start()
+				start(true)
 			}
 		case r := <-results:
 			running--

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/braidgw/braid/observability"
 )
 
 // Defaults of RetryConfig.
@@ -92,12 +94,13 @@ type tries struct {
 	budget     *budget
 	hedge      *hedger // nil when hedging is off
 	rand       func() float64
+	rec        *observability.Upstream // nil records nothing
 }
 
 // active reports whether the layer does anything: otherwise the factory
 // leaves it out.
 func (t *tries) active() bool {
-	return t.cfg.Attempts > 1 || t.hedge != nil || t.tryTimeout > 0
+	return t.cfg.Attempts > 1 || t.hedge != nil || t.tryTimeout > 0 || t.rec != nil
 }
 
 // middleware runs a call as tries: idempotent calls are retried and hedged,
@@ -105,11 +108,11 @@ func (t *tries) active() bool {
 func (t *tries) middleware(next Fetch) Fetch {
 	return func(ctx context.Context, req *Request) (*Response, error) {
 		if req != nil && req.Method != "" && req.Method != http.MethodGet && req.Method != http.MethodHead {
-			return t.try(ctx, next, req)
+			return t.try(ctx, next, req, 1, false)
 		}
 		t.budget.call()
 		for attempt := 1; ; attempt++ {
-			resp, err := t.once(ctx, next, req)
+			resp, err := t.once(ctx, next, req, attempt)
 			if err == nil || attempt >= t.cfg.Attempts || !t.retryable(ctx, err) {
 				return resp, err
 			}
@@ -124,8 +127,13 @@ func (t *tries) middleware(next Fetch) Fetch {
 	}
 }
 
-// try makes one try, under the per-try timeout if there is one.
-func (t *tries) try(ctx context.Context, next Fetch, req *Request) (*Response, error) {
+// try makes try number attempt of a call (a hedge or not), under the
+// per-try timeout if there is one.
+func (t *tries) try(ctx context.Context, next Fetch, req *Request, attempt int, hedge bool) (*Response, error) {
+	t.rec.Try(attempt > 1, hedge)
+	if observability.Recording(ctx) {
+		ctx = observability.WithTry(ctx, attempt, hedge)
+	}
 	if t.tryTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t.tryTimeout)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/braidgw/braid/breaker"
+	"github.com/braidgw/braid/observability"
 )
 
 // Call identifies one call of one route: what a stack is built for. Layers
@@ -45,6 +46,9 @@ type SetOptions struct {
 	// Rand returns jitter in [0, 1) for retry backoff and breaker open
 	// periods. Default math/rand/v2's Float64.
 	Rand func() float64
+	// Telemetry records each upstream's call metrics and gives every try a
+	// client span. Nil records nothing.
+	Telemetry *observability.Telemetry
 }
 
 // Set is every configured upstream with the state that all calls to it
@@ -58,6 +62,7 @@ type Set struct {
 // member is one upstream's shared state.
 type member struct {
 	name     string
+	rec      *observability.Upstream // nil when metrics are off
 	client   *Client
 	breaker  *breaker.Breaker // nil when disabled
 	bulkhead *bulkhead        // nil when disabled
@@ -95,11 +100,14 @@ func newMember(name string, cfg Config, opts SetOptions) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &member{name: name, client: c}
+	c.http.Transport = opts.Telemetry.Transport(name, c.http.Transport)
+	m := &member{name: name, client: c, rec: opts.Telemetry.Upstream(name)}
 	if !cfg.Breaker.Disabled {
-		var onChange func(from, to breaker.State)
-		if f := opts.OnBreakerChange; f != nil {
-			onChange = func(from, to breaker.State) { f(name, from, to) }
+		onChange := func(from, to breaker.State) {
+			m.rec.Breaker(from.String(), to.String())
+			if f := opts.OnBreakerChange; f != nil {
+				f(name, from, to)
+			}
 		}
 		m.breaker, err = breaker.New(cfg.Breaker.Config, breaker.Options{Now: opts.Now, Rand: opts.Rand, OnStateChange: onChange})
 		if err != nil { // unreachable: New validated it
@@ -117,6 +125,7 @@ func newMember(name string, cfg Config, opts SetOptions) (*member, error) {
 		budget:     newBudget(cfg.RetryBudget, opts.Now),
 		hedge:      newHedger(cfg.Hedge),
 		rand:       opts.Rand,
+		rec:        m.rec,
 	}
 	return m, nil
 }
@@ -124,11 +133,14 @@ func newMember(name string, cfg Config, opts SetOptions) (*member, error) {
 // Stack builds call c's Fetch. It is the one place where a call's layers
 // are composed, outermost first:
 //
+//	observe   the call's duration and outcome, per upstream (metrics and
+//	          the live /stats window)
 //	tries     retries and hedges (idempotent calls only, jittered backoff,
 //	          the upstream's retry budget), each try under try_timeout
 //	breaker   the upstream's circuit breaker: open fails fast, no call made
 //	bulkhead  the upstream's cap on tries in flight
-//	client    the upstream's pooled transport
+//	client    the upstream's pooled transport, each try in a client span
+//	          carrying traceparent when tracing is on
 //
 // The breaker sees every try, so a retry storm trips it; a rejected try is
 // not retried. Every layer is shared state of the upstream (one breaker,
@@ -148,6 +160,9 @@ func (s *Set) Stack(c Call) (Fetch, error) {
 	}
 	if m.tries.active() {
 		fetch = m.tries.middleware(fetch)
+	}
+	if m.rec != nil {
+		fetch = observe(m.rec)(fetch)
 	}
 	return fetch, nil
 }

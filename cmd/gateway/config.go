@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/braidgw/braid/aggregate"
+	"github.com/braidgw/braid/observability"
 	"github.com/braidgw/braid/routes"
 	"github.com/braidgw/braid/upstream"
 )
@@ -23,6 +24,7 @@ import (
 // composed.
 type fileConfig struct {
 	Server        serverConfig               `yaml:"server"`
+	Observability observability.Config       `yaml:"observability"`
 	Upstreams     map[string]upstream.Config `yaml:"upstreams"`
 	routes.Config `yaml:",inline"`
 }
@@ -163,6 +165,7 @@ func parseConfig(src []byte, lookup func(string) (string, bool), override server
 		cfg.Server.AdminListen = override.AdminListen
 	}
 	cfg.Server = cfg.Server.withDefaults()
+	cfg.Observability.ApplyEnv(lookup)
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -173,6 +176,7 @@ func parseConfig(src []byte, lookup func(string) (string, bool), override server
 // are checked when they are compiled against the clients.
 func (c *fileConfig) validate() error {
 	errs := []error{c.Server.Validate()}
+	errs = append(errs, flatten(c.Observability.Validate())...)
 	if len(c.Upstreams) == 0 {
 		errs = append(errs, &aggregate.ConfigError{Field: "upstreams", Msg: "at least one upstream is required"})
 	}

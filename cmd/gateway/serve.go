@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/braidgw/braid/breaker"
 	"github.com/braidgw/braid/demo"
+	"github.com/braidgw/braid/observability"
 	"github.com/braidgw/braid/routes"
 	"github.com/braidgw/braid/upstream"
 )
@@ -28,14 +30,20 @@ const shutdownGrace = 5 * time.Second
 type gateway struct {
 	cfg       *fileConfig
 	source    string
+	tel       *observability.Telemetry
 	upstreams *upstream.Set
 	handler   http.Handler
 }
 
+// close releases the upstream connections and flushes the spans still
+// batched, waiting at most shutdownGrace for the exporter.
 func (g *gateway) close() {
 	if g.upstreams != nil {
 		g.upstreams.Close()
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	_ = g.tel.Shutdown(ctx)
 }
 
 // build reads and validates the configuration and wires the upstream
@@ -53,16 +61,44 @@ func build(o *options, lookup func(string) (string, bool), log *slog.Logger) (*g
 		return nil, invalid(err)
 	}
 	gw := &gateway{cfg: cfg, source: source}
-	gw.upstreams, err = upstream.NewSet(cfg.Upstreams, upstream.SetOptions{OnBreakerChange: logBreaker(log)})
+	gw.tel, err = observability.New(context.Background(), cfg.Observability, observability.Build{Service: "braid-gateway", Version: version()}, observability.Options{Logger: log})
 	if err != nil {
 		return nil, invalid(err)
 	}
-	gw.handler, err = routes.New(cfg.Config, routes.Options{Stack: gw.upstreams.Stack, Logger: log, MaxBodyBytes: cfg.Server.MaxBodyBytes})
+	gw.upstreams, err = upstream.NewSet(cfg.Upstreams, upstream.SetOptions{OnBreakerChange: logBreaker(log), Telemetry: gw.tel})
+	if err != nil {
+		gw.close()
+		return nil, invalid(err)
+	}
+	gw.handler, err = routes.New(cfg.Config, routes.Options{
+		Stack:          gw.upstreams.Stack,
+		Logger:         log,
+		MaxBodyBytes:   cfg.Server.MaxBodyBytes,
+		Middleware:     []func(http.Handler) http.Handler{gw.tel.Server(observability.ServerOptions{Route: routePattern, DegradedHeader: routes.DegradedHeader})},
+		Observer:       gw.tel,
+		NoServerTiming: !gw.tel.ServerTiming(),
+	})
 	if err != nil {
 		gw.close()
 		return nil, invalid(err)
 	}
 	return gw, nil
+}
+
+// routePattern is the chi route pattern a request matched, "" if none.
+func routePattern(r *http.Request) string {
+	if rc := chi.RouteContext(r.Context()); rc != nil {
+		return rc.RoutePattern()
+	}
+	return ""
+}
+
+// version is the module version the binary was built from, or "dev".
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
 }
 
 // logBreaker logs circuit breaker transitions: opening is a warning, the
@@ -128,7 +164,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer) 
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	public := &http.Server{Handler: gw.handler, ReadHeaderTimeout: sc.ReadHeaderTimeout, ReadTimeout: sc.ReadTimeout,
 		WriteTimeout: sc.WriteTimeout, IdleTimeout: sc.IdleTimeout, MaxHeaderBytes: sc.MaxHeaderBytes, ErrorLog: errLog}
-	admin := &http.Server{Handler: adminHandler(&ready), ReadHeaderTimeout: sc.ReadHeaderTimeout, ErrorLog: errLog}
+	admin := &http.Server{Handler: adminHandler(&ready, gw.tel), ReadHeaderTimeout: sc.ReadHeaderTimeout, ErrorLog: errLog}
 	errc := make(chan error, 2)
 	go func() { errc <- public.Serve(pub) }()
 	go func() { errc <- admin.Serve(adm) }()
@@ -168,9 +204,13 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// adminHandler serves the admin listener: liveness and readiness.
-func adminHandler(ready *atomic.Bool) http.Handler {
+// adminHandler serves the admin listener: liveness and readiness, and the
+// operator endpoints (/metrics, /stats, /debug/pprof/).
+func adminHandler(ready *atomic.Bool, tel *observability.Telemetry) http.Handler {
 	r := chi.NewRouter()
+	for pattern, h := range tel.AdminHandlers() {
+		r.Handle(pattern, h)
+	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
