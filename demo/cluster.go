@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/braidgw/braid/observability"
 )
 
 // Options configures Start. The zero value starts all five services on
@@ -18,6 +20,11 @@ type Options struct {
 	Addrs  map[string]string // service name -> listen address; missing names get "127.0.0.1:0"
 	Faults map[string]Faults // initial faults per service; missing names get none
 	Logger *slog.Logger      // nil means discard
+	// Telemetry traces every request of every service (see
+	// ServiceOptions.Telemetry); nil traces nothing. Start does not shut it
+	// down: its owner does, after Shutdown, so that the last spans are
+	// flushed.
+	Telemetry *observability.Telemetry
 }
 
 // Cluster is the five demo services, each served on its own listener by
@@ -62,7 +69,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	c := &Cluster{services: map[string]*Service{}, urls: map[string]string{}, logger: logger}
 	for _, name := range ServiceNames {
-		svc, err := NewService(name, store, ServiceOptions{Faults: opts.Faults[name], Logger: logger})
+		svc, err := NewService(name, store, ServiceOptions{Faults: opts.Faults[name], Logger: logger, Telemetry: opts.Telemetry})
 		if err != nil {
 			return nil, err
 		}

@@ -23,6 +23,17 @@
 //
 // See [Faults] for what each field does.
 //
+// # Tracing
+//
+// Given an [observability.Telemetry] (Options.Telemetry,
+// ServiceOptions.Telemetry) every request gets a server span named after
+// its route ("GET /users/{id}"), continuing the caller's W3C traceparent,
+// with the injected fault, if any, as attributes; given one to
+// [OpenPostgres], every query made for a traced request gets a child span
+// ("SELECT", with db.system.name, db.operation.name and db.query.text).
+// Without one nothing is traced and nothing is added to a request. cmd/demo
+// builds one from the OTEL_* environment variables.
+//
 // # Seed data
 //
 // The seed holds 300 users (ids 1..300), 400 products (ids 1..400), 0–12

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/braidgw/braid/observability"
 )
 
 // PostgresStore is a Store reading the seed data from PostgreSQL through a
@@ -19,11 +21,17 @@ type PostgresStore struct {
 var _ Store = (*PostgresStore)(nil)
 
 // OpenPostgres connects to the database named by dsn, creates the schema if
-// needed and seeds it once (see OpenPostgresConfig).
-func OpenPostgres(ctx context.Context, dsn string) (*PostgresStore, error) {
+// needed and seeds it once (see OpenPostgresConfig). When tel traces, every
+// query made for a traced request gets a span, a child of the request's
+// (db.system.name postgresql, db.operation.name, db.query.text); nil or a
+// Telemetry that does not trace adds nothing to a query.
+func OpenPostgres(ctx context.Context, dsn string, tel *observability.Telemetry) (*PostgresStore, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("demo: parse postgres dsn: %w", err)
+	}
+	if tel.Tracing() {
+		cfg.ConnConfig.Tracer = &queryTracer{tracer: tel.Tracer()}
 	}
 	return OpenPostgresConfig(ctx, cfg)
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/braidgw/braid/observability"
 )
 
 // ServiceNames lists the five demo services in their conventional order;
@@ -25,15 +27,21 @@ type ServiceOptions struct {
 	Rand rand.Source
 	// Logger receives request errors and injected faults. Nil discards.
 	Logger *slog.Logger
+	// Telemetry observes every request with its server middleware: a
+	// server span named after the route pattern, continuing an incoming
+	// traceparent (see [observability.Telemetry.Server]). Nil observes
+	// nothing and costs nothing.
+	Telemetry *observability.Telemetry
 }
 
 // Service is one demo service: an http.Handler serving its API, its health
 // check and its admin endpoints, with injectable faults and request
 // counters. It is safe for concurrent use.
 type Service struct {
-	name   string
-	mux    *http.ServeMux
-	logger *slog.Logger
+	name    string
+	mux     *http.ServeMux
+	handler http.Handler // mux, wrapped in the server middleware when observed
+	logger  *slog.Logger
 
 	faultsMu sync.Mutex // serialises updates of faults
 	faults   atomic.Pointer[Faults]
@@ -83,6 +91,7 @@ func NewService(name string, store Store, opts ServiceOptions) (*Service, error)
 	}
 	s.mux.Handle("/", s.instrument(nil, s.endpoint(noRoute)))
 	s.registerAdmin()
+	s.handler = opts.Telemetry.Server(observability.ServerOptions{Route: routePattern})(s.mux)
 	return s, nil
 }
 
@@ -96,7 +105,7 @@ type route struct {
 func (s *Service) Name() string { return s.name }
 
 // ServeHTTP serves the API, /healthz and /_demo/ admin endpoints.
-func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // instrument counts a non-admin request, then injects the current faults
 // (a connection reset, 503 when down, latency, an error at the error rate),
@@ -110,6 +119,7 @@ func (s *Service) instrument(count *atomic.Int64, h http.Handler) http.Handler {
 		}
 		f := s.Faults()
 		if f.Reset {
+			markFault(r, "reset")
 			s.logger.Debug("injected connection reset", "path", r.URL.Path)
 			if err := resetConnection(w); err != nil {
 				s.logger.Warn("injected connection reset", "path", r.URL.Path, "err", err)
@@ -117,8 +127,12 @@ func (s *Service) instrument(count *atomic.Int64, h http.Handler) http.Handler {
 			return
 		}
 		if f.Down {
+			markFault(r, "down")
 			writeError(w, http.StatusServiceUnavailable, "service down")
 			return
+		}
+		if f.Latency > 0 {
+			markLatency(r, f.Latency)
 		}
 		if err := wait(r.Context(), f.Latency); err != nil {
 			s.logger.Debug("request ended during injected latency", "path", r.URL.Path, "err", err)
@@ -126,6 +140,7 @@ func (s *Service) instrument(count *atomic.Int64, h http.Handler) http.Handler {
 			return
 		}
 		if s.fail(f.ErrorRate) {
+			markFault(r, "error")
 			s.logger.Debug("injected failure", "path", r.URL.Path)
 			writeError(w, f.errorStatus(), "injected failure")
 			return

@@ -114,6 +114,18 @@ func createSchema(ctx context.Context, schema string) (func(), error) {
 }
 
 func startDemo() error {
+	p, services, err := startDemoProcess()
+	if err != nil {
+		return err
+	}
+	stack.demo, stack.services = p, services
+	return nil
+}
+
+// startDemoProcess starts a demo process on the suite's database schema,
+// its services on free loopback ports, with env ("NAME=value") added to
+// its environment. It returns the process and each service's URL.
+func startDemoProcess(env ...string) (*process, map[string]string, error) {
 	args := []string{"-db", stack.dsn}
 	var patterns []*regexp.Regexp
 	names := []string{"users", "orders", "products", "notifications", "recommendations"}
@@ -121,21 +133,20 @@ func startDemo() error {
 		args = append(args, "-"+n+"-addr", "127.0.0.1:0")
 		patterns = append(patterns, regexp.MustCompile(`^`+n+`\s+(http://\S+)`))
 	}
-	p, err := start("demo", stack.demoBin, nil, args...)
+	p, err := start("demo", stack.demoBin, env, args...)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	urls, err := p.await(60*time.Second, patterns...)
 	if err != nil {
 		p.kill()
-		return err
+		return nil, nil, err
 	}
-	stack.demo = p
-	stack.services = map[string]string{}
+	services := map[string]string{}
 	for i, n := range names {
-		stack.services[n] = urls[i]
+		services[n] = urls[i]
 	}
-	return nil
+	return p, services, nil
 }
 
 // startGateway starts a gateway on the repo's gateway.yaml, pointed at the

@@ -50,26 +50,40 @@ func (t *Telemetry) Server(o ServerOptions) func(http.Handler) http.Handler {
 				t.metrics.inFlight.Inc()
 			}
 			sw := &statusWriter{ResponseWriter: w}
-			next.ServeHTTP(sw, r)
-			d := time.Since(start)
-			status := sw.status
-			if status == 0 {
-				status = http.StatusOK
-				if r.Context().Err() != nil {
-					status = statusClientClosed
+			defer func() {
+				// Deferred so that a panic, recovered further out, is still
+				// observed: as a 500, with the span ended and the gauge down.
+				v := recover()
+				t.finish(r, sw, o, span, time.Since(start), v != nil)
+				if v != nil {
+					panic(v)
 				}
-			}
-			route := o.Route(r)
-			if t.metrics != nil {
-				t.metrics.inFlight.Dec()
-				t.metrics.request(route, r.Method, status, d)
-			}
-			if span != nil {
-				endServerSpan(span, r.Method, route, status)
-			}
-			t.accessLog(r, sw, o, route, status, d, span)
+			}()
+			next.ServeHTTP(sw, r)
 		})
 	}
+}
+
+// finish records a served request: metrics, span, access log.
+func (t *Telemetry) finish(r *http.Request, sw *statusWriter, o ServerOptions, span trace.Span, d time.Duration, panicked bool) {
+	status := sw.status
+	switch {
+	case panicked:
+		status = http.StatusInternalServerError
+	case status == 0 && r.Context().Err() != nil:
+		status = statusClientClosed
+	case status == 0:
+		status = http.StatusOK
+	}
+	route := o.Route(r)
+	if t.metrics != nil {
+		t.metrics.inFlight.Dec()
+		t.metrics.request(route, r.Method, status, d)
+	}
+	if span != nil {
+		endServerSpan(span, r.Method, route, status)
+	}
+	t.accessLog(r, sw, o, route, status, d, span)
 }
 
 func endServerSpan(span trace.Span, method, route string, status int) {

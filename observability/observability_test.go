@@ -218,3 +218,31 @@ func TestExportOnShutdown(t *testing.T) {
 		t.Errorf("collector saw %q, want one OTLP/HTTP export", paths)
 	}
 }
+
+// TestPanicIsObserved: a handler that panics (recovered further out) still
+// counts as a 500 and leaves no request in flight.
+func TestPanicIsObserved(t *testing.T) {
+	tel, err := New(context.Background(), Config{}, Build{Service: "x"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := tel.Server(ServerOptions{Route: func(*http.Request) string { return "/boom" }})(
+		http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the panic was swallowed; the recoverer outside must see it")
+			}
+		}()
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/boom", nil))
+	}()
+	rec := httptest.NewRecorder()
+	tel.AdminHandlers()["/metrics"].ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	if !strings.Contains(body, `http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="500",http_route="/boom"} 1`) {
+		t.Error("the panicked request is not counted as a 500")
+	}
+	if !strings.Contains(body, "http_server_active_requests 0") {
+		t.Error("the panicked request is still counted in flight")
+	}
+}

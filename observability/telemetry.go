@@ -10,6 +10,7 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // defaultSlowThreshold is AccessLogConfig.SlowThreshold's default.
@@ -86,8 +87,13 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 // Tracing reports whether spans are recorded and exported.
 func (t *Telemetry) Tracing() bool { return t != nil && t.tracing.on }
 
-// Tracer returns the tracer; a no-op one when tracing is off.
-func (t *Telemetry) Tracer() trace.Tracer { return t.tracing.tracer }
+// Tracer returns the tracer; a no-op one when tracing is off or t is nil.
+func (t *Telemetry) Tracer() trace.Tracer {
+	if t == nil {
+		return noop.NewTracerProvider().Tracer(instrumentation)
+	}
+	return t.tracing.tracer
+}
 
 // ServerTiming reports whether composite responses carry Server-Timing.
 func (t *Telemetry) ServerTiming() bool { return t == nil || !t.cfg.ServerTiming.Disabled }

@@ -3,8 +3,11 @@ package observability
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
@@ -24,6 +27,7 @@ type tracing struct {
 	tracer   trace.Tracer
 	provider *sdktrace.TracerProvider // nil when off
 	prop     propagation.TextMapPropagator
+	export   *http.Transport // the exporter's own, closed on shutdown; nil without an endpoint
 }
 
 // newTracing builds the tracer provider, or a no-op tracer when no endpoint
@@ -46,7 +50,13 @@ func newTracing(ctx context.Context, c TracingConfig, service, version string, o
 		if !c.tracesURL {
 			u = strings.TrimSuffix(u, "/") + "/v1/traces"
 		}
-		exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(u))
+		// The exporter gets its own transport (otlptracehttp shares a
+		// package-level one by default), closed on shutdown so that no
+		// keep-alive goroutine outlives the Telemetry.
+		t.export = &http.Transport{Proxy: nil, MaxIdleConns: 2, IdleConnTimeout: 30 * time.Second, ForceAttemptHTTP2: true,
+			DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext, TLSHandshakeTimeout: 5 * time.Second}
+		exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(u),
+			otlptracehttp.WithHTTPClient(&http.Client{Transport: t.export, Timeout: 10 * time.Second}))
 		if err != nil {
 			return nil, fmt.Errorf("observability.tracing.endpoint: %w", err)
 		}
@@ -91,7 +101,11 @@ func (t *tracing) shutdown(ctx context.Context) error {
 	if t.provider == nil {
 		return nil
 	}
-	return t.provider.Shutdown(ctx)
+	err := t.provider.Shutdown(ctx)
+	if t.export != nil {
+		t.export.CloseIdleConnections()
+	}
+	return err
 }
 
 // TraceResponse formats sc as a W3C Trace Context Level 2 traceresponse

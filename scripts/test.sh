@@ -6,8 +6,17 @@
 # local one, and if it cannot, it stops with a message saying how. It never
 # skips tests.
 #
+# The e2e tests run a real Jaeger, built from the Go module proxy at the
+# version pinned in tools/go.mod (its own module, so Jaeger's dependencies
+# never enter Braid's go.mod). The binary is cached outside the repo, in
+# ${XDG_CACHE_HOME:-$HOME/.cache}/braid/jaeger-<version>, and reused by later
+# runs on the same machine: the first build takes several minutes on two
+# cores, later runs none. BRAID_JAEGER_BIN, if set, names a binary to use
+# instead; the script exports it for the tests.
+#
 #   bash scripts/test.sh            # everything
-#   bash scripts/test.sh ./routes/  # just some packages (services still checked)
+#   bash scripts/test.sh ./routes/  # just some packages (services still checked;
+#                                   # Jaeger is built only when e2e tests run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +57,30 @@ ensure_redis() {
   exit 1
 }
 
+ensure_jaeger() {
+  if [ -n "${BRAID_JAEGER_BIN:-}" ]; then
+    [ -x "$BRAID_JAEGER_BIN" ] && { say "Jaeger: $BRAID_JAEGER_BIN (BRAID_JAEGER_BIN)"; return 0; }
+    say "BRAID_JAEGER_BIN=$BRAID_JAEGER_BIN is not an executable file"; exit 1
+  fi
+  local version cache bin
+  version=$(go -C tools list -m -f '{{.Version}}' github.com/jaegertracing/jaeger)
+  cache=${XDG_CACHE_HOME:-$HOME/.cache}/braid
+  bin=$cache/jaeger-$version
+  if [ -x "$bin" ]; then
+    say "Jaeger $version: $bin (cached)"
+  else
+    say "building Jaeger $version from the Go module proxy (tools/go.mod) into $bin;"
+    say "the first build takes several minutes, later runs reuse it"
+    mkdir -p "$cache"
+    local start=$SECONDS
+    (cd tools && go build -o "$bin.partial.$$" github.com/jaegertracing/jaeger/cmd/jaeger) || {
+      rm -f "$bin.partial.$$"; say "building Jaeger failed"; exit 1; }
+    mv "$bin.partial.$$" "$bin"
+    say "built Jaeger in $((SECONDS - start))s"
+  fi
+  export BRAID_JAEGER_BIN=$bin
+}
+
 ensure_postgres
 ensure_redis
 
@@ -60,5 +93,6 @@ go vet ./...
 
 pkgs=("$@")
 [ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
+case " ${pkgs[*]} " in *e2e*|*" ./... "*) ensure_jaeger ;; esac
 say "go test -race -count=1 ${pkgs[*]}"
 go test -race -count=1 -timeout 15m "${pkgs[@]}"

@@ -9,6 +9,12 @@
 //
 // Without -db it reads $DATABASE_URL; without either it serves in-memory data.
 // It prints each service's URL, then serves until SIGINT or SIGTERM and drains.
+//
+// With $OTEL_EXPORTER_OTLP_ENDPOINT set (an OTLP/HTTP base URL such as
+// http://jaeger:4318) every request gets a server span continuing the
+// caller's traceparent, and every PostgreSQL query a child span; they are
+// exported as service $OTEL_SERVICE_NAME (default braid-demo) and flushed
+// after draining. OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG apply.
 package main
 
 import (
@@ -24,10 +30,14 @@ import (
 	"time"
 
 	"github.com/braidgw/braid/demo"
+	"github.com/braidgw/braid/observability"
 )
 
 // drainTimeout bounds the graceful shutdown.
 const drainTimeout = 10 * time.Second
+
+// flushTimeout bounds exporting the last spans after draining.
+const flushTimeout = 5 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -61,11 +71,43 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	opts.Logger = logger
-	if err := serve(ctx, flags.DSN, getenv, opts, stdout); err != nil {
-		logger.Error("demo failed", "err", err)
+	tel, err := telemetry(ctx, getenv, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return 1
 	}
-	return 0
+	opts.Telemetry = tel
+	code := 0
+	if err := serve(ctx, flags.DSN, getenv, opts, stdout); err != nil {
+		logger.Error("demo failed", "err", err)
+		code = 1
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+	defer cancel()
+	if err := tel.Shutdown(fctx); err != nil {
+		logger.Warn("flushing spans", "err", err)
+	}
+	return code
+}
+
+// telemetry builds the tracer from the standard OTEL_* variables; nil when
+// they configure no tracing, so that an untraced demo does no per-request
+// work for it. The demo serves no metrics and logs no access lines.
+func telemetry(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*observability.Telemetry, error) {
+	cfg := observability.Config{
+		Metrics:   observability.MetricsConfig{Disabled: true},
+		AccessLog: observability.AccessLogConfig{Disabled: true},
+	}
+	cfg.ApplyEnv(func(k string) (string, bool) { v := getenv(k); return v, v != "" })
+	tel, err := observability.New(ctx, cfg, observability.Build{Service: "braid-demo"}, observability.Options{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("OTEL_* environment: %w", err)
+	}
+	if !tel.Tracing() {
+		return nil, nil
+	}
+	logger.Info("tracing", "endpoint", cfg.Tracing.Endpoint)
+	return tel, nil
 }
 
 // serve opens the store, starts the cluster, prints the URLs and drains
@@ -75,7 +117,7 @@ func serve(ctx context.Context, dsn string, getenv func(string) string, opts dem
 		dsn = getenv("DATABASE_URL")
 	}
 	if dsn != "" {
-		pg, err := demo.OpenPostgres(ctx, dsn)
+		pg, err := demo.OpenPostgres(ctx, dsn, opts.Telemetry)
 		if err != nil {
 			return err
 		}

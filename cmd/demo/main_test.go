@@ -6,13 +6,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"go.uber.org/goleak"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestMain(m *testing.M) {
@@ -133,5 +138,77 @@ func TestRunWithDatabaseURL(t *testing.T) {
 	var users int
 	if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM "+schema+".users").Scan(&users); err != nil || users != 300 {
 		t.Errorf("schema %s has %d users (%v), want the 300 seeded from DATABASE_URL", schema, users, err)
+	}
+}
+
+// otlpReceiver is an OTLP/HTTP trace endpoint keeping what it receives.
+type otlpReceiver struct {
+	mu    sync.Mutex          // guards spans
+	spans map[string][]string // service.name -> span names
+}
+
+func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	var req coltracepb.ExportTraceServiceRequest
+	if err == nil {
+		err = proto.Unmarshal(body, &req)
+	}
+	if r.URL.Path != "/v1/traces" || err != nil {
+		http.Error(w, fmt.Sprintf("%s: %v", r.URL.Path, err), http.StatusBadRequest)
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, rs := range req.GetResourceSpans() {
+		service := ""
+		for _, a := range rs.GetResource().GetAttributes() {
+			if a.GetKey() == "service.name" {
+				service = a.GetValue().GetStringValue()
+			}
+		}
+		for _, ss := range rs.GetScopeSpans() {
+			for _, s := range ss.GetSpans() {
+				o.spans[service] = append(o.spans[service], s.GetName())
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+	_, _ = w.Write(out)
+}
+
+func TestRunExportsSpansWhenDrained(t *testing.T) {
+	recv := &otlpReceiver{spans: map[string][]string{}}
+	srv := httptest.NewServer(recv)
+	t.Cleanup(srv.Close)
+	getenv := func(k string) string {
+		if k == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+			return srv.URL
+		}
+		return ""
+	}
+	// The batch processor exports every 5s; run returns sooner, so the
+	// span arrives only because draining flushes it.
+	if _, code := runUntilCancelled(t, ephemeral(), getenv, "/products?ids=1,2,3"); code != 0 {
+		t.Fatalf("exit code %d after cancel, want 0", code)
+	}
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	if got := recv.spans["braid-demo"]; !slices.Equal(got, []string{"GET /products"}) {
+		t.Errorf("exported spans %v, want service braid-demo with one span GET /products", recv.spans)
+	}
+}
+
+func TestRunRejectsBadTracingEnvironment(t *testing.T) {
+	getenv := func(k string) string {
+		if k == "OTEL_TRACES_SAMPLER" {
+			return "sometimes"
+		}
+		return ""
+	}
+	var stderr strings.Builder
+	code := run(t.Context(), ephemeral(), getenv, io.Discard, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "sometimes") {
+		t.Errorf("run with OTEL_TRACES_SAMPLER=sometimes = %d, stderr %q; want 1 naming it", code, stderr.String())
 	}
 }

@@ -85,6 +85,23 @@ func build(o *options, lookup func(string) (string, bool), log *slog.Logger) (*g
 	return gw, nil
 }
 
+// demoTelemetry traces the in-process demo services as their own service,
+// braid-demo, when the OTEL_* variables turn tracing on; nil otherwise. It
+// keeps no metrics and no access log: those are the gateway's.
+func demoTelemetry(ctx context.Context, log *slog.Logger) (*observability.Telemetry, error) {
+	cfg := observability.Config{ServiceName: "braid-demo", // set first: OTEL_SERVICE_NAME names the gateway
+		Metrics: observability.MetricsConfig{Disabled: true}, AccessLog: observability.AccessLogConfig{Disabled: true}}
+	cfg.ApplyEnv(lookupEnv)
+	tel, err := observability.New(ctx, cfg, observability.Build{Service: "braid-demo", Version: version()}, observability.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("demo tracing: %w", err)
+	}
+	if !tel.Tracing() {
+		return nil, nil
+	}
+	return tel, nil
+}
+
 // routePattern is the chi route pattern a request matched, "" if none.
 func routePattern(r *http.Request) string {
 	if rc := chi.RouteContext(r.Context()); rc != nil {
@@ -131,7 +148,11 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer) 
 	lookup := lookupEnv
 	var demoURLs []string
 	if o.demo {
-		cluster, err := demo.Start(ctx, demo.Options{Logger: log.With("component", "demo")})
+		dtel, err := demoTelemetry(ctx, log)
+		if err != nil {
+			return err
+		}
+		cluster, err := demo.Start(ctx, demo.Options{Logger: log.With("component", "demo"), Telemetry: dtel})
 		if err != nil {
 			return fmt.Errorf("starting demo services: %w", err)
 		}
@@ -139,6 +160,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer) 
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 			defer cancel()
 			_ = cluster.Shutdown(sctx)
+			_ = dtel.Shutdown(sctx)
 		}()
 		lookup = demoEnv(cluster)
 		for _, name := range demo.ServiceNames {
