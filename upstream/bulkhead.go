@@ -8,7 +8,7 @@ import (
 
 // Defaults of BulkheadConfig.
 const (
-	defaultBulkheadMaxConcurrent = 256
+	defaultBulkheadMaxConcurrent = 1024
 	defaultBulkheadMaxWait       = 10 * time.Millisecond
 )
 
@@ -18,7 +18,8 @@ const (
 type BulkheadConfig struct {
 	// Disabled removes the cap. Default false: on.
 	Disabled bool `yaml:"disabled"`
-	// MaxConcurrent is the most tries in flight at once. Default 256.
+	// MaxConcurrent is the most tries in flight at once. Default 1024
+	// (calls beyond max_conns wait for a connection inside it).
 	MaxConcurrent int `yaml:"max_concurrent"`
 	// MaxWait is how long a try beyond the cap waits for a slot before it
 	// fails fast with ErrBulkheadFull (503, or a degraded optional part).
