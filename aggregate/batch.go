@@ -3,12 +3,12 @@ package aggregate
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/braidgw/braid/cache"
 	"github.com/braidgw/braid/upstream"
 )
 
@@ -30,6 +30,9 @@ type batchResult struct {
 	missing []string // keys asked for and not returned, in key order
 	keys    int      // distinct keys asked for
 	chunks  int      // requests made for them
+	cached  bool     // the call is cached per key
+	hits    int      // keys answered from the cache
+	stale   bool     // the fetch failed and stale values were served
 }
 
 func (c *compiler) compileBatch(cl *call) {
@@ -128,18 +131,61 @@ func (b *batch) collectKeys(source []byte) ([]string, error) {
 }
 
 // run fetches keys in chunks of MaxBatch, Concurrency chunks at a time.
-func (b *batch) run(ctx context.Context, cl *call, base *upstream.Request, keys []string) (*batchResult, error) {
+// With a cache, each key is its own entry: the keys found (L1, then one
+// Redis round trip) are not fetched, and what is fetched is stored per key;
+// if the fetch fails and every key it wanted still has a stale value within
+// its stale windows, those are served.
+func (b *batch) run(ctx context.Context, c *cache.Cache, cl *call, base *upstream.Request, v values, keys []string) (*batchResult, error) {
+	res := &batchResult{keys: len(keys)}
+	fetch := keys
+	var bc *batchCache
+	var hits map[string][]byte
+	if c != nil && cl.cache != nil {
+		var err error
+		if bc, hits, fetch, err = b.lookup(ctx, c, cl, base, v, keys); err != nil {
+			return nil, err
+		}
+		res.cached, res.hits = true, len(hits)
+	}
+	objects, chunks, err := b.fetch(ctx, cl, base, fetch)
+	switch {
+	case err != nil && bc == nil:
+		return nil, err
+	case err != nil:
+		stale, ok := bc.stale(fetch)
+		if !ok {
+			return nil, err
+		}
+		objects, res.stale = stale, true
+	case bc != nil:
+		bc.fill(ctx, fetch, objects)
+	}
+	res.chunks = chunks
+	res.objects = objects
+	for k, o := range hits {
+		objects[k] = o
+	}
+	for _, k := range keys {
+		if _, ok := objects[k]; !ok {
+			res.missing = append(res.missing, k)
+		}
+	}
+	return res, nil
+}
+
+// fetch requests keys in chunks of MaxBatch, Concurrency chunks at a time,
+// and returns the fetched objects by key and the number of chunks.
+func (b *batch) fetch(ctx context.Context, cl *call, base *upstream.Request, keys []string) (map[string][]byte, int, error) {
+	if len(keys) == 0 {
+		return map[string][]byte{}, 0, nil
+	}
 	chunks := slices.Collect(slices.Chunk(keys, b.cfg.MaxBatch))
 	bodies := make([][]byte, len(chunks))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(b.cfg.Concurrency)
 	for i, chunk := range chunks {
 		g.Go(func() error {
-			q := url.Values{}
-			for k, v := range base.Query {
-				q[k] = v
-			}
-			q.Set(b.cfg.Param, strings.Join(chunk, b.cfg.Separator))
+			q := withParam(base.Query, b.cfg.Param, strings.Join(chunk, b.cfg.Separator))
 			resp, err := cl.fetch(gctx, &upstream.Request{Method: base.Method, Path: base.Path, Query: q})
 			if err != nil {
 				return err
@@ -149,19 +195,15 @@ func (b *batch) run(ctx context.Context, cl *call, base *upstream.Request, keys 
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, len(chunks), err
 	}
-	res, err := b.index(keys, bodies)
-	if err != nil {
-		return nil, err
-	}
-	res.keys, res.chunks = len(keys), len(chunks)
-	return res, nil
+	objects, err := b.index(len(keys), bodies)
+	return objects, len(chunks), err
 }
 
 // index maps each key to the object fetched for it.
-func (b *batch) index(keys []string, bodies [][]byte) (*batchResult, error) {
-	res := &batchResult{objects: make(map[string][]byte, len(keys))}
+func (b *batch) index(n int, bodies [][]byte) (map[string][]byte, error) {
+	objects := make(map[string][]byte, n)
 	for _, body := range bodies {
 		err := collect(body, b.items, func(obj []byte) error {
 			var key []byte
@@ -175,19 +217,14 @@ func (b *batch) index(keys []string, bodies [][]byte) (*batchResult, error) {
 			if err != nil {
 				return err
 			}
-			res.objects[k] = obj
+			objects[k] = obj
 			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%w: batch response: %v", ErrBadData, err)
 		}
 	}
-	for _, k := range keys {
-		if _, ok := res.objects[k]; !ok {
-			res.missing = append(res.missing, k)
-		}
-	}
-	return res, nil
+	return objects, nil
 }
 
 // stitch sets the fetched object(s) beside their keys in source. With no

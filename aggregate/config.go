@@ -34,6 +34,37 @@ type CallConfig struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// Batch makes the call a batch join; see BatchConfig.
 	Batch *BatchConfig `yaml:"batch"`
+	// Cache caches the call's answers (a batch call's, one entry per key);
+	// see CacheConfig. Default none.
+	Cache *CacheConfig `yaml:"cache"`
+}
+
+// CacheConfig caches a call's answers in L1 (in process) and L2 (Redis):
+//
+//	cache: {ttl: 30s, namespace: "user:{id}", stale_while_revalidate: 10s}
+//	cache: {ttl: 60s, tags: ["product:{key}"]}   # a batch call: per key
+//
+// Namespace and tags are templates over the route's parameters and, in a
+// batch call, {key}: invalidating a namespace or a tag (the admin API
+// POST /cache/invalidate) drops every entry under it on every replica.
+type CacheConfig struct {
+	// TTL is how long an answer is fresh. Required, above 0.
+	TTL time.Duration `yaml:"ttl"`
+	// Namespace is a template naming a group of entries invalidated
+	// together, e.g. "user:{id}". Default none.
+	Namespace string `yaml:"namespace"`
+	// Tags are templates; an entry carries every tag, e.g. "product:{key}".
+	// Default none.
+	Tags []string `yaml:"tags"`
+	// StaleWhileRevalidate serves an expired answer up to this long after
+	// its TTL while one background fetch refreshes it. Default 0.
+	StaleWhileRevalidate time.Duration `yaml:"stale_while_revalidate"`
+	// StaleIfError serves an expired answer up to this long after its TTL
+	// when the fetch fails or the upstream's breaker is open. Default 0.
+	StaleIfError time.Duration `yaml:"stale_if_error"`
+	// NegativeTTL caches a 404 answer this long (in process only).
+	// Default 0: never.
+	NegativeTTL time.Duration `yaml:"negative_ttl"`
 }
 
 // BatchConfig turns a call into a batch join: it collects keys from another

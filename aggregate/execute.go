@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/braidgw/braid/cache"
 	"github.com/braidgw/braid/observability"
 	"github.com/braidgw/braid/upstream"
 )
@@ -30,6 +31,7 @@ type part struct {
 	err     error
 	offset  time.Duration // from the start of Execute to the call's start
 	elapsed time.Duration
+	cache   cache.Status // where a cached call's answer came from
 }
 
 // Execute runs the plan: every call starts at once and waits only for the
@@ -129,7 +131,7 @@ func (r *Result) run(ctx context.Context, cl *call, done []chan struct{}, params
 		}
 		res := &batchResult{}
 		if len(keys) > 0 {
-			if res, err = cl.batch.run(ctx, cl, req, keys); err != nil {
+			if res, err = cl.batch.run(ctx, r.plan.cache, cl, req, callValues{params: params, res: r}, keys); err != nil {
 				return err
 			}
 		}
@@ -141,6 +143,7 @@ func (r *Result) run(ctx context.Context, cl *call, done []chan struct{}, params
 		return err
 	}
 	r.parts[cl.idx].body = trimValue(resp.Body)
+	r.parts[cl.idx].cache = resp.Cache
 	return nil
 }
 
@@ -172,7 +175,13 @@ func (r *Result) request(cl *call, params map[string]string) (*upstream.Request,
 			q.Set(qt.name, s)
 		}
 	}
-	return &upstream.Request{Method: cl.Method, Path: path, Query: q}, nil
+	req := &upstream.Request{Method: cl.Method, Path: path, Query: q}
+	if cl.cache != nil && cl.batch == nil {
+		if err := cl.cache.render(req, vals); err != nil {
+			return nil, err
+		}
+	}
+	return req, nil
 }
 
 // callValues resolves template references against the request's parameters

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/braidgw/braid/cache"
 	"github.com/braidgw/braid/observability"
 	"github.com/braidgw/braid/upstream"
 )
@@ -28,6 +29,10 @@ type Env struct {
 	// Observer is told of every call's start and end (spans, metrics); nil
 	// observes nothing.
 	Observer Observer
+	// Cache caches the answers of the calls that declare a cache section:
+	// a batch call per key, here; any other in its stack (see
+	// upstream.Call.Cache). Nil caches nothing.
+	Cache *cache.Cache
 }
 
 // Observer watches each call of a plan: StartCall is called once the
@@ -52,6 +57,7 @@ func (e *ConfigError) Error() string { return e.Field + ": " + e.Msg }
 type Plan struct {
 	route    string
 	observer Observer
+	cache    *cache.Cache
 	calls    []*call
 	byName   map[string]int
 	stitchs  map[int][]int // target call -> batch calls stitching into it, in declared order
@@ -66,6 +72,7 @@ type call struct {
 	query  []queryTemplate // sorted by name
 	deps   []int
 	batch  *batch
+	cache  *callCache // nil: not cached
 	output bool
 }
 
@@ -77,7 +84,7 @@ type queryTemplate struct {
 // Compile checks calls against env and builds their plan. Every mistake is
 // reported, joined, each as a *ConfigError naming its field.
 func Compile(calls []CallConfig, env Env) (*Plan, error) {
-	c := &compiler{env: env, plan: &Plan{route: env.Route, observer: env.Observer, byName: map[string]int{}, stitchs: map[int][]int{}}}
+	c := &compiler{env: env, plan: &Plan{route: env.Route, observer: env.Observer, cache: env.Cache, byName: map[string]int{}, stitchs: map[int][]int{}}}
 	if len(calls) == 0 {
 		c.errf(env.Field+".calls", "at least one call is required")
 	}
@@ -134,6 +141,7 @@ func (c *compiler) declare(i int, cfg CallConfig) {
 }
 
 func (c *compiler) compileCall(cl *call) {
+	c.compileCache(cl)
 	c.buildStack(cl)
 	switch cl.Method = strings.ToUpper(cl.Method); cl.Method {
 	case "":
@@ -169,7 +177,11 @@ func (c *compiler) buildStack(cl *call) {
 		c.errf(c.field(cl, "upstream"), "no upstreams are configured")
 		return
 	}
-	f, err := c.env.Stack(upstream.Call{Route: c.env.Route, Name: cl.Name, Upstream: cl.Upstream})
+	id := upstream.Call{Route: c.env.Route, Name: cl.Name, Upstream: cl.Upstream, Batch: cl.Batch != nil}
+	if cl.cache != nil {
+		id.Cache = &cl.cache.policy
+	}
+	f, err := c.env.Stack(id)
 	switch {
 	case errors.Is(err, upstream.ErrUnknownUpstream):
 		c.errf(c.field(cl, "upstream"), "unknown upstream %q", cl.Upstream)

@@ -3,6 +3,8 @@ package aggregate
 import (
 	"fmt"
 	"time"
+
+	"github.com/braidgw/braid/cache"
 )
 
 // AppendJSON appends the response document to dst: one object whose members
@@ -115,4 +117,39 @@ func (r *Result) CriticalPath() time.Duration {
 		end = max(end, p.offset+p.elapsed)
 	}
 	return end
+}
+
+// CacheEntry is how a cached call was answered, for the Cache-Status
+// header: a plain call's Status, or a batch call's keys and hits.
+type CacheEntry struct {
+	Call   string
+	Status cache.Status // a plain call's
+	Batch  bool
+	Keys   int  // a batch call's distinct keys
+	Hits   int  // of which the cache answered
+	Stale  bool // a batch call served stale values after its fetch failed
+}
+
+// CacheStatuses lists the cached calls that answered, in declared order;
+// none when the plan has no cache.
+func (r *Result) CacheStatuses() []CacheEntry {
+	if r.plan.cache == nil {
+		return nil
+	}
+	var out []CacheEntry
+	for i, cl := range r.plan.calls {
+		p := r.parts[i]
+		if cl.cache == nil || p.err != nil {
+			continue
+		}
+		e := CacheEntry{Call: cl.Name, Status: p.cache}
+		if b := p.batch; cl.batch != nil {
+			if b == nil {
+				continue
+			}
+			e.Batch, e.Keys, e.Hits, e.Stale = true, b.keys, b.hits, b.stale
+		}
+		out = append(out, e)
+	}
+	return out
 }

@@ -52,7 +52,12 @@ func TestComposeFileWiresTheDemo(t *testing.T) {
 	gw, dm := cf.Services["gateway"], cf.Services["demo"]
 
 	// Every upstream URL variable of gateway.yaml points at the demo service.
-	vars := regexp.MustCompile(`\$\{([A-Z_]+_URL)`).FindAllStringSubmatch(string(readFile(t, "../gateway.yaml")), -1)
+	var vars [][]string
+	for _, v := range regexp.MustCompile(`\$\{([A-Z_]+_URL)`).FindAllStringSubmatch(string(readFile(t, "../gateway.yaml")), -1) {
+		if v[1] != "REDIS_URL" { // the cache's, not an upstream's
+			vars = append(vars, v)
+		}
+	}
 	if len(vars) != 5 {
 		t.Fatalf("gateway.yaml references %d upstream URL variables, want 5", len(vars))
 	}

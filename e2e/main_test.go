@@ -156,7 +156,9 @@ func startDemoProcess(env ...string) (*process, map[string]string, error) {
 // budgets and pools: a test that trips breakers starts its own (see
 // ownGateway) and leaves the shared stack.gateway healthy.
 func startGateway(extraEnv ...string) (*process, string, string, error) {
-	env := []string{}
+	// Caching is off unless a test turns it on: most tests count the calls
+	// each upstream receives, and a cached answer would hide them.
+	env := []string{"BRAID_CACHE_DISABLED=true"}
 	for name, u := range stack.services {
 		env = append(env, fmt.Sprintf("%s_URL=%s", upper(name), u))
 	}

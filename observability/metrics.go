@@ -50,6 +50,7 @@ type metrics struct {
 	upHedges    *prometheus.CounterVec   // upstream
 	brState     *prometheus.GaugeVec     // upstream
 	brChanges   *prometheus.CounterVec   // upstream, from, to
+	cache       *prometheus.CounterVec   // layer, event
 	routeSeries sync.Map                 // "METHOD pattern status" -> prometheus.Observer
 
 	stats *stats
@@ -80,7 +81,10 @@ func newMetrics() *metrics {
 		Name: "braid_circuit_breaker_state", Help: "Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open."}, []string{"upstream"})
 	m.brChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "braid_circuit_breaker_transitions_total", Help: "Circuit breaker state changes per upstream."}, []string{"upstream", "from", "to"})
-	m.reg.MustRegister(m.requests, m.inFlight, m.degraded, m.upCalls, m.upTries, m.upRetries, m.upHedges, m.brState, m.brChanges,
+	m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "braid_cache_events_total", Help: "Cache events per layer (l1, l2): hit, miss, stale, error, fill, skip_stale_write, invalidate, flush."},
+		[]string{"layer", "event"})
+	m.reg.MustRegister(m.requests, m.inFlight, m.degraded, m.upCalls, m.upTries, m.upRetries, m.upHedges, m.brState, m.brChanges, m.cache,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -115,6 +115,15 @@ func (t *Telemetry) Degraded(route, call string) {
 	t.metrics.degraded.WithLabelValues(route, call).Inc()
 }
 
+// CacheEvent counts one cache event of a layer ("l1", "l2"): the hook
+// cache.Options.OnEvent takes.
+func (t *Telemetry) CacheEvent(layer, event string) {
+	if t == nil || t.metrics == nil {
+		return
+	}
+	t.metrics.cache.WithLabelValues(layer, event).Inc()
+}
+
 // AdminHandlers returns the operator endpoints for the admin listener,
 // never the public one: /metrics (Prometheus), /stats (live percentiles
 // as JSON) and /debug/pprof/*. Keys are chi patterns. With metrics off,

@@ -55,7 +55,7 @@ func TestPathParamsAreDeclaredImplicitly(t *testing.T) {
 		Path:   "/api/{org}/users/{id:[0-9]+}",
 		Params: []ParamConfig{{Name: "verbose", Type: "bool"}, {Name: "id", Type: "int"}},
 		Calls:  []aggregate.CallConfig{{Name: "u", Upstream: "users", Path: "/o/{org}/u/{id}", Query: map[string]string{"v": "{verbose}"}}},
-	}}}, upstream.Static(map[string]upstream.Fetch{"users": nil}), nil)
+	}}}, Options{Stack: upstream.Static(map[string]upstream.Fetch{"users": nil})})
 	if err != nil {
 		t.Fatal(err)
 	}

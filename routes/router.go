@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/braidgw/braid/aggregate"
+	"github.com/braidgw/braid/cache"
 	"github.com/braidgw/braid/upstream"
 )
 
@@ -25,6 +26,9 @@ const (
 	// MissingKeysHeader lists, per batch call, keys that had no object and
 	// were stitched as null: "products=17,23; sellers=4".
 	MissingKeysHeader = "Braid-Missing-Keys"
+	// CacheStatusHeader says, per cached call, how the cache answered
+	// (RFC 9211): `braid; hit; detail=l1; key="user"`.
+	CacheStatusHeader = "Cache-Status"
 )
 
 // Options are what the routes are built with.
@@ -45,6 +49,10 @@ type Options struct {
 	// Observer watches every call of every route (call spans, degraded
 	// parts); nil observes nothing.
 	Observer aggregate.Observer
+	// Cache caches the calls that declare a cache section (a batch call per
+	// key); the same *cache.Cache the stacks were built with. Nil caches no
+	// batch call.
+	Cache *cache.Cache
 	// NoServerTiming leaves the Server-Timing header out, for public edges
 	// that should not reveal their upstreams' timings. Default false.
 	NoServerTiming bool
@@ -61,7 +69,7 @@ type route struct {
 
 // compile checks cfg against the upstreams and compiles every route. All
 // mistakes are reported, joined, each naming its field.
-func compile(cfg Config, stack upstream.Factory, obs aggregate.Observer) ([]*route, error) {
+func compile(cfg Config, opts Options) ([]*route, error) {
 	var errs []error
 	errf := func(f, format string, args ...any) {
 		errs = append(errs, &aggregate.ConfigError{Field: f, Msg: fmt.Sprintf(format, args...)})
@@ -100,7 +108,7 @@ func compile(cfg Config, stack upstream.Factory, obs aggregate.Observer) ([]*rou
 		for j, p := range params {
 			names[j] = p.Name
 		}
-		env := aggregate.Env{Field: field, Route: rt.method + " " + rc.Path, Params: names, Stack: stack, Observer: obs}
+		env := aggregate.Env{Field: field, Route: rt.method + " " + rc.Path, Params: names, Stack: opts.Stack, Observer: opts.Observer, Cache: opts.Cache}
 		plan, err := aggregate.Compile(rc.Calls, env)
 		if err != nil {
 			errs = append(errs, err)
@@ -118,7 +126,7 @@ func compile(cfg Config, stack upstream.Factory, obs aggregate.Observer) ([]*rou
 // with the composite routes behind recover, body-limit and access-log
 // middleware. Unknown paths get a 404 JSON error.
 func New(cfg Config, opts Options) (http.Handler, error) {
-	rts, err := compile(cfg, opts.Stack, opts.Observer)
+	rts, err := compile(cfg, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -208,6 +216,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Set(MissingKeysHeader, formatMissing(m))
 		h.log.InfoContext(r.Context(), "batch keys not found", "route", h.route.path, "missing", hdr.Get(MissingKeysHeader))
 	}
+	if cs := res.CacheStatuses(); len(cs) > 0 {
+		hdr.Set(CacheStatusHeader, cacheStatus(cs))
+	}
 	if h.serverTiming {
 		hdr.Set("Server-Timing", serverTiming(res, time.Since(start)))
 	}
@@ -238,6 +249,32 @@ func formatMissing(missing []aggregate.Missing) string {
 		parts = append(parts, m.Call+"="+s)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// cacheStatus renders one RFC 9211 Cache-Status entry per cached call, the
+// call named in key: a hit says which layer (detail=l1 or l2), a miss
+// fwd=miss, an expired answer served fwd=stale; a batch call is a hit when
+// every key was, else fwd=miss with the share of keys the cache answered.
+func cacheStatus(entries []aggregate.CacheEntry) string {
+	var b strings.Builder
+	for i, e := range entries {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("braid; ")
+		switch {
+		case !e.Batch:
+			b.WriteString(e.Status.CacheStatus())
+		case e.Stale:
+			fmt.Fprintf(&b, `fwd=stale; detail="%d of %d keys cached"`, e.Hits, e.Keys)
+		case e.Hits == e.Keys:
+			fmt.Fprintf(&b, `hit; detail="%d of %d keys cached"`, e.Hits, e.Keys)
+		default:
+			fmt.Fprintf(&b, `fwd=miss; detail="%d of %d keys cached"`, e.Hits, e.Keys)
+		}
+		fmt.Fprintf(&b, "; key=%q", e.Call)
+	}
+	return b.String()
 }
 
 // serverTiming renders each call's duration as a Server-Timing header, a

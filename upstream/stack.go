@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/braidgw/braid/breaker"
+	"github.com/braidgw/braid/cache"
 	"github.com/braidgw/braid/observability"
 )
 
@@ -16,6 +17,10 @@ type Call struct {
 	Route    string // the route's method and pattern, "GET /api/users/{id}/dashboard"
 	Name     string // the call's name in the route, "user"
 	Upstream string // the upstream it calls, "users"
+	// Cache, when set, caches the call's answers (see the cache layer);
+	// for a batch call the caller caches per key and the stack has none.
+	Cache *cache.Policy
+	Batch bool // the call is a batch join
 }
 
 // Factory builds the Fetch of one call. It is called once per call when
@@ -49,6 +54,9 @@ type SetOptions struct {
 	// Telemetry records each upstream's call metrics and gives every try a
 	// client span. Nil records nothing.
 	Telemetry *observability.Telemetry
+	// Cache is the two-tier cache of the calls that declare a policy. Nil
+	// caches nothing.
+	Cache *cache.Cache
 }
 
 // Set is every configured upstream with the state that all calls to it
@@ -57,6 +65,7 @@ type SetOptions struct {
 // start-up; its Stack method is the Factory of the routes' calls.
 type Set struct {
 	members map[string]*member
+	cache   *cache.Cache // nil: no call is cached
 }
 
 // member is one upstream's shared state.
@@ -78,7 +87,7 @@ func NewSet(cfgs map[string]Config, opts SetOptions) (*Set, error) {
 	if opts.Rand == nil {
 		opts.Rand = rand.Float64
 	}
-	s := &Set{members: make(map[string]*member, len(cfgs))}
+	s := &Set{members: make(map[string]*member, len(cfgs)), cache: opts.Cache}
 	names := make([]string, 0, len(cfgs))
 	for name := range cfgs {
 		names = append(names, name)
@@ -133,6 +142,8 @@ func newMember(name string, cfg Config, opts SetOptions) (*member, error) {
 // Stack builds call c's Fetch. It is the one place where a call's layers
 // are composed, outermost first:
 //
+//	cache     L1, L2, then the layers below, coalesced per key (calls with a
+//	          cache policy; a hit never reaches the breaker)
 //	observe   the call's duration and outcome, per upstream (metrics and
 //	          the live /stats window)
 //	tries     retries and hedges (idempotent calls only, jittered backoff,
@@ -163,6 +174,9 @@ func (s *Set) Stack(c Call) (Fetch, error) {
 	}
 	if m.rec != nil {
 		fetch = observe(m.rec)(fetch)
+	}
+	if c.Cache != nil && !c.Batch && s.cache != nil {
+		fetch = cacheLayer(s.cache, m.name, *c.Cache)(fetch)
 	}
 	return fetch, nil
 }

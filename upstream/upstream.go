@@ -23,6 +23,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+
+	"github.com/braidgw/braid/cache"
 )
 
 // BudgetHeader carries the caller's remaining deadline, in whole
@@ -37,13 +39,21 @@ type Request struct {
 	Path   string      // escaped path, starting with "/"
 	Query  url.Values  // encoded by the client
 	Header http.Header // extra request headers; may be nil
+
+	// CacheNamespace and CacheTags are the rendered namespace and tags of
+	// a cached call's answer, for the cache layer; empty otherwise.
+	CacheNamespace string
+	CacheTags      []string
 }
 
 // Response is an upstream's successful (2xx) answer. Body is valid JSON.
 type Response struct {
 	Status int
-	Header http.Header
+	Header http.Header // nil for an answer from the cache
 	Body   []byte
+	// Cache is where the answer came from, for a cached call: a hit in
+	// L1 or L2, a stale answer, or a miss (fetched now).
+	Cache cache.Status
 }
 
 // Fetch performs one upstream call.

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/braidgw/braid/aggregate"
+	"github.com/braidgw/braid/cache"
 	"github.com/braidgw/braid/observability"
 	"github.com/braidgw/braid/routes"
 	"github.com/braidgw/braid/upstream"
@@ -24,9 +25,18 @@ import (
 // composed.
 type fileConfig struct {
 	Server        serverConfig               `yaml:"server"`
+	Admin         adminConfig                `yaml:"admin"`
 	Observability observability.Config       `yaml:"observability"`
+	Cache         cache.Config               `yaml:"cache"`
 	Upstreams     map[string]upstream.Config `yaml:"upstreams"`
 	routes.Config `yaml:",inline"`
+}
+
+// adminConfig configures the admin listener's protected endpoints.
+type adminConfig struct {
+	// Token is the bearer token of the admin cache API (POST
+	// /cache/invalidate). Default "": the API is off (404).
+	Token string `yaml:"token"`
 }
 
 // serverConfig holds the listeners and HTTP server limits.
@@ -177,6 +187,7 @@ func parseConfig(src []byte, lookup func(string) (string, bool), override server
 func (c *fileConfig) validate() error {
 	errs := []error{c.Server.Validate()}
 	errs = append(errs, flatten(c.Observability.Validate())...)
+	errs = append(errs, flatten(c.Cache.Validate())...)
 	if len(c.Upstreams) == 0 {
 		errs = append(errs, &aggregate.ConfigError{Field: "upstreams", Msg: "at least one upstream is required"})
 	}

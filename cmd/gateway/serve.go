@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/braidgw/braid/breaker"
+	"github.com/braidgw/braid/cache"
 	"github.com/braidgw/braid/demo"
 	"github.com/braidgw/braid/observability"
 	"github.com/braidgw/braid/routes"
@@ -31,6 +32,7 @@ type gateway struct {
 	cfg       *fileConfig
 	source    string
 	tel       *observability.Telemetry
+	cache     *cache.Cache
 	upstreams *upstream.Set
 	handler   http.Handler
 }
@@ -40,6 +42,9 @@ type gateway struct {
 func (g *gateway) close() {
 	if g.upstreams != nil {
 		g.upstreams.Close()
+	}
+	if g.cache != nil {
+		_ = g.cache.Close()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
@@ -65,7 +70,14 @@ func build(o *options, lookup func(string) (string, bool), log *slog.Logger) (*g
 	if err != nil {
 		return nil, invalid(err)
 	}
-	gw.upstreams, err = upstream.NewSet(cfg.Upstreams, upstream.SetOptions{OnBreakerChange: logBreaker(log), Telemetry: gw.tel})
+	if !cfg.Cache.Disabled {
+		gw.cache, err = cache.New(context.Background(), cfg.Cache, cache.Options{Logger: log.With("component", "cache"), Negative: notFound, OnEvent: gw.tel.CacheEvent})
+		if err != nil {
+			gw.close()
+			return nil, invalid(err)
+		}
+	}
+	gw.upstreams, err = upstream.NewSet(cfg.Upstreams, upstream.SetOptions{OnBreakerChange: logBreaker(log), Telemetry: gw.tel, Cache: gw.cache})
 	if err != nil {
 		gw.close()
 		return nil, invalid(err)
@@ -76,6 +88,7 @@ func build(o *options, lookup func(string) (string, bool), log *slog.Logger) (*g
 		MaxBodyBytes:   cfg.Server.MaxBodyBytes,
 		Middleware:     []func(http.Handler) http.Handler{gw.tel.Server(observability.ServerOptions{Route: routePattern, DegradedHeader: routes.DegradedHeader})},
 		Observer:       gw.tel,
+		Cache:          gw.cache,
 		NoServerTiming: !gw.tel.ServerTiming(),
 	})
 	if err != nil {
@@ -83,6 +96,13 @@ func build(o *options, lookup func(string) (string, bool), log *slog.Logger) (*g
 		return nil, invalid(err)
 	}
 	return gw, nil
+}
+
+// notFound reports whether err is an upstream's 404: the one answer a
+// cache may remember as negative.
+func notFound(err error) bool {
+	var se *upstream.StatusError
+	return errors.As(err, &se) && se.Status == http.StatusNotFound
 }
 
 // demoTelemetry traces the in-process demo services as their own service,
@@ -186,7 +206,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer) 
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	public := &http.Server{Handler: gw.handler, ReadHeaderTimeout: sc.ReadHeaderTimeout, ReadTimeout: sc.ReadTimeout,
 		WriteTimeout: sc.WriteTimeout, IdleTimeout: sc.IdleTimeout, MaxHeaderBytes: sc.MaxHeaderBytes, ErrorLog: errLog}
-	admin := &http.Server{Handler: adminHandler(&ready, gw.tel), ReadHeaderTimeout: sc.ReadHeaderTimeout, ErrorLog: errLog}
+	admin := &http.Server{Handler: adminHandler(&ready, gw), ReadHeaderTimeout: sc.ReadHeaderTimeout, ErrorLog: errLog}
 	errc := make(chan error, 2)
 	go func() { errc <- public.Serve(pub) }()
 	go func() { errc <- admin.Serve(adm) }()
@@ -226,12 +246,16 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// adminHandler serves the admin listener: liveness and readiness, and the
-// operator endpoints (/metrics, /stats, /debug/pprof/).
-func adminHandler(ready *atomic.Bool, tel *observability.Telemetry) http.Handler {
+// adminHandler serves the admin listener: liveness and readiness, the
+// operator endpoints (/metrics, /stats, /debug/pprof/) and the cache API
+// (POST /cache/invalidate, behind admin.token).
+func adminHandler(ready *atomic.Bool, gw *gateway) http.Handler {
 	r := chi.NewRouter()
-	for pattern, h := range tel.AdminHandlers() {
+	for pattern, h := range gw.tel.AdminHandlers() {
 		r.Handle(pattern, h)
+	}
+	if gw.cache != nil {
+		r.Handle("/cache/invalidate", gw.cache.AdminHandler(gw.cfg.Admin.Token))
 	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
