@@ -95,7 +95,8 @@ type CallTiming struct {
 	Call     string
 	Duration time.Duration
 	Failed   bool
-	Err      error // why it failed, when it did
+	Err      error  // why it failed, when it did
+	Cache    string // how the cache answered a cached call: "hit l1", "miss", "40/50 keys"; "" otherwise
 }
 
 // Timings returns each call's duration in declared order, measured from
@@ -104,6 +105,19 @@ func (r *Result) Timings() []CallTiming {
 	t := make([]CallTiming, len(r.parts))
 	for i, cl := range r.plan.calls {
 		t[i] = CallTiming{Call: cl.Name, Duration: r.parts[i].elapsed, Failed: r.parts[i].err != nil, Err: r.parts[i].err}
+	}
+	for _, e := range r.CacheStatuses() {
+		i := r.plan.byName[e.Call]
+		switch {
+		case e.Batch:
+			t[i].Cache = fmt.Sprintf("%d/%d keys", e.Hits, e.Keys)
+		case e.Status == cache.HitL1:
+			t[i].Cache = "hit l1"
+		case e.Status == cache.HitL2:
+			t[i].Cache = "hit l2"
+		default:
+			t[i].Cache = e.Status.String()
+		}
 	}
 	return t
 }

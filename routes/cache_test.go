@@ -223,6 +223,9 @@ func TestCachedCallStatusAndStaleIfError(t *testing.T) {
 		if cs := resp.Header.Get(CacheStatusHeader); cs != s.want {
 			t.Errorf("%s: Cache-Status = %q, want %q", s.name, cs, s.want)
 		}
+		if st := resp.Header.Get("Server-Timing"); !strings.HasPrefix(st, `user;desc="cache `) {
+			t.Errorf("%s: Server-Timing = %q, want the user entry to say how the cache answered", s.name, st)
+		}
 	}
 	if n := users.calls.Load(); n != 2 {
 		t.Errorf("users served %d requests, want 2: the miss and the failed refresh", n)

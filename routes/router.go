@@ -278,15 +278,21 @@ func cacheStatus(entries []aggregate.CacheEntry) string {
 }
 
 // serverTiming renders each call's duration as a Server-Timing header, a
-// failed call's reason in its desc, and a "gateway" entry: the request's
+// failed call's reason or a cached call's outcome in its desc, and a
+// "gateway" entry: the request's
 // time so far minus the calls' critical path, the gateway's own share.
 func serverTiming(res *aggregate.Result, total time.Duration) string {
 	var b strings.Builder
 	for _, t := range res.Timings() {
 		b.WriteString(t.Call)
-		if t.Failed {
+		switch {
+		case t.Failed:
 			b.WriteString(`;desc="degraded: `)
 			b.WriteString(classify(t.Err).Code)
+			b.WriteString(`"`)
+		case t.Cache != "":
+			b.WriteString(`;desc="cache `)
+			b.WriteString(t.Cache)
 			b.WriteString(`"`)
 		}
 		fmt.Fprintf(&b, ";dur=%.1f, ", ms(t.Duration))

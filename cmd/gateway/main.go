@@ -19,6 +19,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/braidgw/braid"
 )
 
@@ -76,6 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gateway: %v\n", err)
 		return 2
 	}
+	redis.SetLogger(redisLogger{log.With("component", "redis")}) // go-redis's own complaints, in our log format
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := serve(ctx, o, log, stdout); err != nil {
@@ -115,6 +118,15 @@ func readConfig(o *options) (src []byte, source string, err error) {
 		return nil, "", fmt.Errorf("reading configuration: %w", err)
 	}
 	return src, o.config, nil
+}
+
+// redisLogger sends go-redis's internal messages (failed dials during a
+// Redis outage, for instance) to the gateway's log at debug level: the cache
+// reports outages and recoveries itself, once, at warn.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...))
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
