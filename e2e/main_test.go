@@ -156,6 +156,14 @@ func startDemoProcess(env ...string) (*process, map[string]string, error) {
 // budgets and pools: a test that trips breakers starts its own (see
 // ownGateway) and leaves the shared stack.gateway healthy.
 func startGateway(extraEnv ...string) (*process, string, string, error) {
+	return startGatewayConfig(repoConfig, extraEnv...)
+}
+
+// repoConfig is the repo's gateway.yaml, relative to the e2e directory.
+const repoConfig = "../gateway.yaml"
+
+// startGatewayConfig is startGateway on the config file at path.
+func startGatewayConfig(path string, extraEnv ...string) (*process, string, string, error) {
 	// Caching is off unless a test turns it on: most tests count the calls
 	// each upstream receives, and a cached answer would hide them.
 	env := []string{"BRAID_CACHE_DISABLED=true"}
@@ -163,7 +171,7 @@ func startGateway(extraEnv ...string) (*process, string, string, error) {
 		env = append(env, fmt.Sprintf("%s_URL=%s", upper(name), u))
 	}
 	env = append(env, extraEnv...)
-	p, err := start("gateway", stack.gatewayBin, env, "-config", "../gateway.yaml", "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0")
+	p, err := start("gateway", stack.gatewayBin, env, "-config", path, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0")
 	if err != nil {
 		return nil, "", "", err
 	}
@@ -192,7 +200,15 @@ func upper(s string) string {
 // and must drain and exit 0; its breakers die with it.
 func ownGateway(t *testing.T, extraEnv ...string) string {
 	t.Helper()
-	gw, url, _, err := startGateway(extraEnv...)
+	url, _ := ownGatewayConfig(t, repoConfig, extraEnv...)
+	return url
+}
+
+// ownGatewayConfig is ownGateway on the config file at path; it returns
+// the gateway's public and admin base URLs.
+func ownGatewayConfig(t *testing.T, path string, extraEnv ...string) (public, admin string) {
+	t.Helper()
+	gw, public, admin, err := startGatewayConfig(path, extraEnv...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,5 +217,5 @@ func ownGateway(t *testing.T, extraEnv ...string) string {
 			t.Errorf("own gateway: exit code %d (%v) after SIGTERM, want 0\n%s", code, err, gw.logs())
 		}
 	})
-	return url
+	return public, admin
 }

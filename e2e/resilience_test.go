@@ -28,6 +28,7 @@ type answer struct {
 	status     int
 	degraded   string // Braid-Degraded header
 	retryAfter string // Retry-After header
+	cache      string // Cache-Status header
 	code       string // "error" field of a JSON error body
 	body       []byte
 	took       time.Duration
@@ -42,6 +43,7 @@ func ask(t *testing.T, base, path string) answer {
 		status:     resp.StatusCode,
 		degraded:   resp.Header.Get("Braid-Degraded"),
 		retryAfter: resp.Header.Get("Retry-After"),
+		cache:      resp.Header.Get("Cache-Status"),
 		body:       body,
 		took:       time.Since(start),
 	}
@@ -56,7 +58,7 @@ func ask(t *testing.T, base, path string) answer {
 }
 
 func (a answer) String() string {
-	return fmt.Sprintf("%d Braid-Degraded=%q Retry-After=%q %.300s", a.status, a.degraded, a.retryAfter, a.body)
+	return fmt.Sprintf("%d Braid-Degraded=%q Retry-After=%q Cache-Status=%q %.300s", a.status, a.degraded, a.retryAfter, a.cache, a.body)
 }
 
 // wantDegraded fails unless a is a 200 whose only degraded part is call,

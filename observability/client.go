@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -51,7 +50,9 @@ func WithTry(ctx context.Context, attempt int, hedge bool) context.Context {
 
 // Transport wraps an upstream's transport so that every HTTP try gets a
 // client span (attempt number, hedge, semantic-convention HTTP attributes)
-// and carries the W3C traceparent. With tracing off it returns base.
+// and carries the W3C traceparent. With tracing off it returns base. The
+// trace headers are set on the request it is given, so the caller must
+// build a new request for every round trip, as upstream.Client does.
 func (t *Telemetry) Transport(upstream string, base http.RoundTripper) http.RoundTripper {
 	if !t.Tracing() {
 		return base
@@ -86,10 +87,11 @@ func (tt *tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		}
 	}
 	ctx, span := tt.tracer.Start(parent, req.Method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
-	out := req.WithContext(ctx)
-	out.Header = req.Header.Clone()
-	tt.prop.Inject(ctx, propagation.HeaderCarrier(out.Header))
-	resp, err := tt.base.RoundTrip(out)
+	// The upstream client builds a new request for every try and never
+	// reuses it, so the trace headers go straight into its header map
+	// rather than into a clone.
+	tt.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	resp, err := tt.base.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
@@ -119,15 +121,18 @@ func errorType(err error) string {
 }
 
 // spanBody ends the try's span when the body is closed, so the span covers
-// reading it.
+// reading it. The client closes a body once, from one goroutine.
 type spanBody struct {
 	io.ReadCloser
 	span trace.Span
-	once sync.Once
+	done bool
 }
 
 func (b *spanBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.once.Do(func() { b.span.End() })
+	if !b.done {
+		b.done = true
+		b.span.End()
+	}
 	return err
 }
