@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -244,5 +245,37 @@ func TestPanicIsObserved(t *testing.T) {
 	}
 	if !strings.Contains(body, "http_server_active_requests 0") {
 		t.Error("the panicked request is still counted in flight")
+	}
+}
+
+// BenchmarkServerMiddleware is the middleware's cost per request with
+// metrics on and the access log on (to a file, as in production) or off.
+func BenchmarkServerMiddleware(b *testing.B) {
+	f, err := os.CreateTemp(b.TempDir(), "access-*.log")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	for _, bc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"log-off", Config{AccessLog: AccessLogConfig{Disabled: true}}},
+		{"log-on", Config{}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			tel, err := New(context.Background(), bc.cfg, Build{Service: "x"}, Options{Logger: slog.New(slog.NewTextHandler(f, nil))})
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := tel.Server(ServerOptions{Route: func(*http.Request) string { return "/api/users/{id}/dashboard" }})(
+				http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
+			req := httptest.NewRequest("GET", "/api/users/1/dashboard", nil)
+			w := httptest.NewRecorder()
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(w, req)
+			}
+		})
 	}
 }
