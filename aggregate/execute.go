@@ -199,14 +199,24 @@ func (v callValues) value(r ref) (string, bool, error) {
 	body := v.res.parts[v.res.plan.byName[r.path.call]].body
 	var leaf []byte
 	if err := collect(body, r.path.segs, func(l []byte) error { leaf = l; return nil }); err != nil {
-		return "", false, fmt.Errorf("%w: {%s}: %v", ErrBadData, r, err)
+		return "", false, v.refuse(r, "cannot be read: "+err.Error())
 	}
 	if leaf == nil {
-		return "", false, fmt.Errorf("%w: {%s} is missing or null", ErrBadData, r)
+		return "", false, v.refuse(r, "is missing or null")
 	}
 	s, err := scalarText(leaf)
 	if err != nil {
-		return "", false, fmt.Errorf("%w: {%s}: %v", ErrBadData, r, err)
+		return "", false, v.refuse(r, "cannot be used: "+err.Error())
 	}
 	return s, true, nil
+}
+
+// refuse blames a route parameter on the client and a field of a call's
+// result on that call's upstream.
+func (v callValues) refuse(r ref, msg string) error {
+	if r.param != "" {
+		return &InputError{Param: r.param, Msg: msg}
+	}
+	src := v.res.plan.calls[v.res.plan.byName[r.path.call]]
+	return &DataError{Call: src.Name, Upstream: src.Upstream, Ref: r.String(), Msg: msg}
 }

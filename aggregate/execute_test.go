@@ -291,6 +291,8 @@ func TestTemplateEscaping(t *testing.T) {
 		{"..%2Fadmin", "/users/..%252Fadmin/orders"},
 		{"1?x=y", "/users/1%3Fx=y/orders"},
 		{"a b#c", "/users/a%20b%23c/orders"},
+		{`a\b`, "/users/a%5Cb/orders"},
+		{`..%5C..`, "/users/..%255C../orders"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
@@ -306,7 +308,7 @@ func TestTemplateEscaping(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"..", ".", "", "../admin", "a/./b"} {
+	for _, bad := range []string{"..", ".", "", "../admin", "a/./b", `..\..\admin`, `a\..\b`, `\.`, `./`} {
 		t.Run("reject "+bad, func(t *testing.T) {
 			rec := newRecorder()
 			ups := map[string]upstream.Fetch{"orders": serve(t, rec, "orders", static(`[]`))}
@@ -371,5 +373,64 @@ func TestCallTimeout(t *testing.T) {
 	}
 	if errs := res.Errors(); len(errs) != 1 || !errors.Is(errs[0], context.DeadlineExceeded) {
 		t.Errorf("Errors = %v, want the recs call's deadline", errs)
+	}
+}
+
+// TestBadDataFromACallIsBlamedOnItsUpstream: a value from one call's result
+// that another call cannot use fails that call with a *DataError naming
+// the call and upstream that sent it, and the call is never made.
+func TestBadDataFromACallIsBlamedOnItsUpstream(t *testing.T) {
+	tests := []struct {
+		name     string
+		user     string // the users upstream's answer
+		wantPath string // teams' request path; "" when refused
+		wantMsg  string // in the DataError's message
+	}{
+		{name: "traversal", user: `{"team":"../../admin"}`, wantMsg: `"../../admin" cannot be used as a path segment`},
+		{name: "backslash traversal", user: `{"team":"..\\..\\admin"}`, wantMsg: `cannot be used as a path segment`},
+		{name: "dot", user: `{"team":"."}`, wantMsg: `cannot be used as a path segment`},
+		{name: "empty", user: `{"team":""}`, wantMsg: `cannot be used as a path segment`},
+		{name: "null", user: `{"team":null}`, wantMsg: "is missing or null"},
+		{name: "missing", user: `{}`, wantMsg: "is missing or null"},
+		{name: "object", user: `{"team":{"id":1}}`, wantMsg: "not a string or number"},
+		{name: "slash is escaped, not refused", user: `{"team":"a/b"}`, wantPath: "/teams/a%2Fb"},
+		{name: "number", user: `{"team":7}`, wantPath: "/teams/7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := newRecorder()
+			ups := map[string]upstream.Fetch{
+				"users": serve(t, rec, "users", static(tt.user)),
+				"teams": serve(t, rec, "teams", static(`{}`)),
+			}
+			p := mustCompile(t, []CallConfig{
+				{Name: "user", Upstream: "users", Path: "/users/{id}"},
+				{Name: "team", Upstream: "teams", Path: "/teams/{user.team}"},
+			}, []string{"id"}, ups)
+			_, _, err := execute(t, p, map[string]string{"id": "1"})
+			_, calls, _ := rec.snapshot()
+			if tt.wantPath != "" {
+				if err != nil || calls["teams GET "+tt.wantPath] != 1 {
+					t.Fatalf("Execute = %v, teams saw %v; want success and one call to %s", err, calls, tt.wantPath)
+				}
+				return
+			}
+			var ce *CallError
+			var de *DataError
+			var ie *InputError
+			switch {
+			case !errors.As(err, &ce) || ce.Call != "team" || ce.Upstream != "teams":
+				t.Errorf("err = %v, want the team call's *CallError", err)
+			case !errors.As(err, &de) || de.Call != "user" || de.Upstream != "users" || de.Ref != "user.team":
+				t.Errorf("err = %v, want a *DataError naming call user, upstream users, ref user.team", err)
+			case !errors.Is(err, ErrBadData) || errors.As(err, &ie):
+				t.Errorf("err = %v, want ErrBadData and no *InputError: the client is not at fault", err)
+			case !strings.Contains(err.Error(), tt.wantMsg) || !strings.Contains(err.Error(), `call "user"`):
+				t.Errorf("err = %q, want it to say %q and name call \"user\"", err, tt.wantMsg)
+			}
+			if n := rec.total("teams"); n != 0 {
+				t.Errorf("teams called %d times, want 0", n)
+			}
+		})
 	}
 }

@@ -3,7 +3,6 @@ package aggregate
 import (
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 )
 
@@ -87,9 +86,18 @@ func parseRef(name string) (ref, error) {
 type values interface {
 	// value returns the text of r and whether it is present.
 	value(r ref) (string, bool, error)
+	// refuse returns the error for a value of r that cannot be used, msg
+	// saying why: an *InputError for a route parameter (the client's
+	// fault), a *DataError for a field of a call's result (its upstream's).
+	refuse(r ref, msg string) error
 }
 
-// renderPath renders the template as an escaped URL path.
+// renderPath renders the template as an escaped URL path. A value that is
+// empty or holds a "." or ".." segment, with a backslash counted as a
+// separator as well as a slash, is refused before any call is made: the
+// upstream client would refuse the escaped path anyway (see
+// upstream.ErrBadPath), and this way the error names the value and blames
+// whoever sent it.
 func (t *template) renderPath(v values) (string, error) {
 	var b strings.Builder
 	for i, r := range t.refs {
@@ -99,15 +107,27 @@ func (t *template) renderPath(v values) (string, error) {
 			return "", err
 		}
 		if !ok {
-			return "", &InputError{Param: r.String(), Msg: "is required"}
+			return "", v.refuse(r, "is required")
 		}
-		if s == "" || slices.Contains(strings.Split(s, "/"), "..") || slices.Contains(strings.Split(s, "/"), ".") {
-			return "", &InputError{Param: r.String(), Msg: fmt.Sprintf("%q cannot be used as a path segment", s)}
+		if s == "" || hasDotSegment(s) {
+			return "", v.refuse(r, fmt.Sprintf("%q cannot be used as a path segment", s))
 		}
 		b.WriteString(url.PathEscape(s))
 	}
 	b.WriteString(t.lits[len(t.refs)])
 	return b.String(), nil
+}
+
+// hasDotSegment reports whether s, split at slashes and backslashes, has a
+// "." or ".." part: escaped into a path, such a value could climb out of
+// the template on a server that decodes %2F or %5C as a separator.
+func hasDotSegment(s string) bool {
+	for part := range strings.FieldsFuncSeq(s, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if part == "." || part == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // renderValue renders the template as an unescaped query value. ok is false

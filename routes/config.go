@@ -18,9 +18,14 @@ type Config struct {
 
 // RouteConfig declares one composite endpoint.
 type RouteConfig struct {
-	// Path is a chi pattern such as "/api/users/{id}/dashboard". Required.
+	// Path is a chi pattern such as "/api/users/{id}/dashboard" or
+	// "/api/items/{id:[0-9]+}". Required. A parameter name is made of
+	// letters, digits, _ and -; two parameters need text between them; a
+	// wildcard '*' may only end the pattern. Two routes of one method may
+	// not match the same requests, even under different parameter names.
 	Path string `yaml:"path"`
-	// Method is GET (the default) or HEAD.
+	// Method is GET (the default) or HEAD. A GET route also answers HEAD,
+	// unless a HEAD route of its own matches the same requests.
 	Method string `yaml:"method"`
 	// Timeout is the whole request's deadline: every call runs inside it.
 	// Default 2s.
@@ -55,25 +60,14 @@ type ParamConfig struct {
 
 const defaultTimeout = 2 * time.Second
 
-var patternParam = regexp.MustCompile(`\{([^{}:]+)(?::[^{}]*)?\}`)
-
-// pathParams returns the parameter names in a chi pattern.
-func pathParams(pattern string) []string {
-	var names []string
-	for _, m := range patternParam.FindAllStringSubmatch(pattern, -1) {
-		names = append(names, m[1])
-	}
-	return names
-}
-
 // compileParams checks a route's parameters and returns them with the path
-// parameters first, each resolved to where it is read from.
-func compileParams(field string, rc RouteConfig) ([]*param, []error) {
+// parameters first, each resolved to where it is read from. inPath are the
+// names in the route's pattern.
+func compileParams(field string, rc RouteConfig, inPath []string) ([]*param, []error) {
 	var errs []error
 	errf := func(f, format string, args ...any) {
 		errs = append(errs, &aggregate.ConfigError{Field: f, Msg: fmt.Sprintf(format, args...)})
 	}
-	inPath := pathParams(rc.Path)
 	declared := map[string]bool{}
 	var params []*param
 	for i, pc := range rc.Params {

@@ -20,10 +20,14 @@ const StatusClientClosed = 499
 
 // apiError is the JSON body of every error response.
 type apiError struct {
-	Status   int    `json:"status"`
-	Code     string `json:"error"`
-	Message  string `json:"message"`
-	Call     string `json:"call,omitempty"`
+	Status  int    `json:"status"`
+	Code    string `json:"error"`
+	Message string `json:"message"`
+	// Call is the call that failed.
+	Call string `json:"call,omitempty"`
+	// Upstream is the upstream at fault: the failed call's, or, when the
+	// call could not be made because another call's result held bad data
+	// for it, the upstream that sent that data.
 	Upstream string `json:"upstream,omitempty"`
 	// RetryAfter, when positive, is sent as the Retry-After header.
 	RetryAfter time.Duration `json:"-"`
@@ -38,6 +42,7 @@ func classify(err error) apiError {
 		ce  *aggregate.CallError
 		se  *upstream.StatusError
 		rej *upstream.RejectedError
+		de  *aggregate.DataError
 	)
 	switch {
 	case errors.As(err, &pe):
@@ -50,6 +55,10 @@ func classify(err error) apiError {
 	if errors.As(err, &ce) {
 		e.Call, e.Upstream = ce.Call, ce.Upstream
 		who = fmt.Sprintf("upstream %s", ce.Upstream)
+	}
+	if errors.As(err, &de) { // the data came from another call: blame its upstream
+		e.Upstream = de.Upstream
+		who = fmt.Sprintf("upstream %s", de.Upstream)
 	}
 	var what string
 	switch {
@@ -75,8 +84,14 @@ func classify(err error) apiError {
 		e.Code, what = "invalid_upstream_response", who+" sent a body that is not valid JSON"
 	case errors.Is(err, upstream.ErrTooLarge):
 		e.Code, what = "invalid_upstream_response", who+" sent a body over its size limit"
+	case errors.Is(err, upstream.ErrTruncated):
+		e.Code, what = "invalid_upstream_response", who+" sent a body that was cut short"
+	case de != nil:
+		e.Code, what = "invalid_upstream_response", fmt.Sprintf("%s sent data it cannot use: {%s} %s (in the result of call %q)", who, de.Ref, de.Msg, de.Call)
 	case errors.Is(err, aggregate.ErrBadData):
 		e.Code, what = "invalid_upstream_response", who+" sent data of an unexpected shape"
+	case errors.Is(err, upstream.ErrBadPath):
+		what = who + " was not called: the gateway refused the request path it built for it"
 	default:
 		what = who + " could not be reached"
 	}

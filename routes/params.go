@@ -72,6 +72,22 @@ func (p *param) check(v string) string {
 	return ""
 }
 
+// canonical returns valid value v of type typ as it is forwarded: an int in
+// decimal without a "+" or leading zeros ("+1", "0001" become "1"), a bool
+// as true or false ("1", "T" become "true"). Other types are forwarded as
+// given.
+func canonical(typ, v string) string {
+	switch typ {
+	case "int":
+		n, _ := strconv.ParseInt(v, 10, 64)
+		return strconv.FormatInt(n, 10)
+	case "bool":
+		b, _ := strconv.ParseBool(v)
+		return strconv.FormatBool(b)
+	}
+	return v
+}
+
 // paramError is a request parameter that failed validation.
 type paramError struct {
 	where, name, value, msg string
@@ -126,7 +142,7 @@ func readParams(r *http.Request, params []*param) (map[string]string, error) {
 		if msg := p.check(v); msg != "" {
 			return nil, &paramError{where: where, name: p.Name, value: v, msg: msg}
 		}
-		out[p.Name] = v
+		out[p.Name] = canonical(p.Type, v)
 	}
 	return out, nil
 }

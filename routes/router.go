@@ -39,7 +39,9 @@ type Options struct {
 	Stack upstream.Factory
 	// Logger receives access logs and errors; nil discards them.
 	Logger *slog.Logger
-	// MaxBodyBytes bounds request bodies; larger ones get 413. Default 1 MiB.
+	// MaxBodyBytes: a request declaring a longer body (Content-Length)
+	// gets 413. No route reads a body, so none is ever read or buffered;
+	// see guardBody. Default 1 MiB.
 	MaxBodyBytes int64
 	// Middleware runs inside the router, after panic recovery and before
 	// the body limit, so that it sees the matched route pattern once the
@@ -60,8 +62,10 @@ type Options struct {
 
 // route is a compiled RouteConfig.
 type route struct {
+	field   string // "routes[i] (path)", for errors
 	method  string
 	path    string
+	key     string // the pattern without parameter names: see pattern.key
 	timeout time.Duration
 	params  []*param
 	plan    *aggregate.Plan
@@ -77,31 +81,28 @@ func compile(cfg Config, opts Options) ([]*route, error) {
 	if len(cfg.Routes) == 0 {
 		errf("routes", "at least one route is required")
 	}
-	seen := map[string]bool{}
+	claimed := map[string]*route{} // method + " " + pattern key -> the route mounted there
 	var out []*route
 	for i, rc := range cfg.Routes {
 		field := fmt.Sprintf("routes[%d]", i)
 		if rc.Path != "" {
 			field += " (" + rc.Path + ")"
 		}
-		rt := &route{path: rc.Path, timeout: rc.Timeout}
+		rt := &route{field: field, path: rc.Path, timeout: rc.Timeout}
 		var ok bool
 		if rt.method, ok = validMethod(rc.Method); !ok {
 			errf(field+".method", "%q: only GET and HEAD are allowed", rc.Method)
 		}
-		switch {
-		case rc.Path == "" || rc.Path[0] != '/':
-			errf(field+".path", "%q must start with /", rc.Path)
-		case seen[rt.method+" "+rc.Path]:
-			errf(field+".path", "%s %s is declared twice", rt.method, rc.Path)
+		inPath, err := rt.compilePath(claimed)
+		if err != nil {
+			errs = append(errs, err)
 		}
-		seen[rt.method+" "+rc.Path] = true
 		if rc.Timeout < 0 {
 			errf(field+".timeout", "must not be negative")
 		} else if rc.Timeout == 0 {
 			rt.timeout = defaultTimeout
 		}
-		params, perrs := compileParams(field, rc)
+		params, perrs := compileParams(field, rc, inPath)
 		errs = append(errs, perrs...)
 		rt.params = params
 		names := make([]string, len(params))
@@ -122,9 +123,38 @@ func compile(cfg Config, opts Options) ([]*route, error) {
 	return out, nil
 }
 
+// compilePath checks rt's pattern and claims its requests for rt's method
+// in claimed (method + " " + pattern key -> route), refusing a pattern that
+// a route before it claimed. It returns the pattern's parameter names,
+// those found before any error.
+func (rt *route) compilePath(claimed map[string]*route) ([]string, error) {
+	errf := func(format string, args ...any) error {
+		return &aggregate.ConfigError{Field: rt.field + ".path", Msg: fmt.Sprintf(format, args...)}
+	}
+	if rt.path == "" || rt.path[0] != '/' {
+		return nil, errf("%q must start with /", rt.path)
+	}
+	pat, err := parsePattern(rt.path)
+	if err != nil {
+		return pat.params, errf("%v", err)
+	}
+	rt.key = pat.key
+	switch prev := claimed[rt.method+" "+rt.key]; {
+	case prev == nil:
+		claimed[rt.method+" "+rt.key] = rt
+	case prev.path == rt.path:
+		return pat.params, errf("%s %s is declared twice, first by %s", rt.method, rt.path, prev.field)
+	default:
+		return pat.params, errf("%s %s matches the same requests as %s: only the parameter names differ", rt.method, rt.path, prev.field)
+	}
+	return pat.params, nil
+}
+
 // New compiles cfg and returns the gateway's public handler: a chi router
-// with the composite routes behind recover, body-limit and access-log
-// middleware. Unknown paths get a 404 JSON error.
+// with the composite routes behind recover, body and access-log
+// middleware. A GET route answers HEAD too, unless a HEAD route matches the
+// same requests. Unknown paths get a 404 JSON error; a known path asked
+// with a method it does not serve gets a 405 with an Allow header.
 func New(cfg Config, opts Options) (http.Handler, error) {
 	rts, err := compile(cfg, opts)
 	if err != nil {
@@ -140,17 +170,72 @@ func New(cfg Config, opts Options) (http.Handler, error) {
 	r := chi.NewRouter()
 	r.Use(recoverer(log))
 	r.Use(opts.Middleware...)
-	r.Use(limitBody(opts.MaxBodyBytes))
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, apiError{Status: http.StatusNotFound, Code: "no_route", Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path)})
-	})
+	r.Use(guardBody(opts.MaxBodyBytes))
+	r.NotFound(noRoute)
+	r.MethodNotAllowed(methodNotAllowed(r))
+	head := map[string]bool{} // pattern keys with a HEAD route of their own
 	for _, rt := range rts {
-		r.Method(rt.method, rt.path, &handler{route: rt, log: log, serverTiming: !opts.NoServerTiming})
+		if rt.method == http.MethodHead {
+			head[rt.key] = true
+		}
+	}
+	var errs []error
+	for _, rt := range rts {
+		h := &handler{route: rt, log: log, serverTiming: !opts.NoServerTiming}
+		errs = append(errs, mount(r, rt.method, rt, h))
+		if rt.method == http.MethodGet && !head[rt.key] {
+			errs = append(errs, mount(r, http.MethodHead, rt, h))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return r, nil
+}
+
+// mount serves h for method on rt's pattern. compile refuses every pattern
+// known to make chi panic; should one slip through, the panic becomes an
+// error naming the route instead of a crash at start-up.
+func mount(r chi.Router, method string, rt *route, h http.Handler) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &aggregate.ConfigError{Field: rt.field + ".path", Msg: fmt.Sprintf("%q is refused by the router: %v", rt.path, v)}
+		}
+	}()
+	r.Method(method, rt.path, h)
+	return nil
+}
+
+// routeMethods are the methods a route may serve, in the order Allow
+// lists them.
+var routeMethods = []string{http.MethodGet, http.MethodHead}
+
+func noRoute(w http.ResponseWriter, r *http.Request) {
+	writeError(w, apiError{Status: http.StatusNotFound, Code: "no_route", Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
+}
+
+// methodNotAllowed answers 405 with an Allow header listing the methods
+// that mux serves on the request's path. chi also calls it for a method it
+// does not know, whatever the path: a path that no route serves is a 404.
+func methodNotAllowed(mux *chi.Mux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.RawPath
+		if path == "" {
+			path = r.URL.Path
+		}
+		var allowed []string
+		for _, m := range routeMethods {
+			if mux.Match(chi.NewRouteContext(), m, path) {
+				allowed = append(allowed, m)
+			}
+		}
+		if len(allowed) == 0 {
+			noRoute(w, r)
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allowed, ", "))})
+	}
 }
 
 // handler serves one composite route.
@@ -207,7 +292,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	if d := res.Degraded(); len(d) > 0 {
-		hdr.Set(DegradedHeader, strings.Join(d, ","))
+		hdr.Set(DegradedHeader, formatDegraded(d))
 		for _, e := range res.Errors() {
 			h.log.WarnContext(r.Context(), "optional call failed", "route", h.route.path, "err", e)
 		}
@@ -235,32 +320,51 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, e)
 }
 
+// maxMissingListed is the most keys Braid-Missing-Keys lists per batch
+// call, so that one call's long list leaves room for the others.
 const maxMissingListed = 50
 
-// formatMissing renders missing keys per batch call, listing at most
-// maxMissingListed keys each.
-func formatMissing(missing []aggregate.Missing) string {
-	parts := make([]string, 0, len(missing))
-	for _, m := range missing {
-		s := strings.Join(m.Keys[:min(len(m.Keys), maxMissingListed)], ",")
-		if len(m.Keys) > maxMissingListed {
-			s += fmt.Sprintf(",...(%d more)", len(m.Keys)-maxMissingListed)
-		}
-		parts = append(parts, m.Call+"="+s)
+// formatDegraded lists the degraded calls, bounded to maxHeaderBytes.
+func formatDegraded(calls []string) string {
+	var l headerList
+	for _, c := range calls {
+		l.add(",", c)
 	}
-	return strings.Join(parts, "; ")
+	return l.value(maxHeaderBytes, moreItems)
+}
+
+// formatMissing renders missing keys per batch call, listing at most
+// maxMissingListed keys each, escaped with headerSafe, the whole bounded
+// to maxHeaderBytes: "products=17,23,...(4 more); sellers=4".
+func formatMissing(missing []aggregate.Missing) string {
+	var l headerList
+	for _, m := range missing {
+		listed := m.Keys[:min(len(m.Keys), maxMissingListed)]
+		for i, k := range listed {
+			if i == 0 {
+				l.add("; ", m.Call+"="+headerSafe(k))
+			} else {
+				l.add(",", headerSafe(k))
+			}
+		}
+		if rest := len(m.Keys) - len(listed); rest > 0 {
+			l.addN(",", moreItems(rest), rest)
+		}
+	}
+	return l.value(maxHeaderBytes, moreItems)
 }
 
 // cacheStatus renders one RFC 9211 Cache-Status entry per cached call, the
 // call named in key: a hit says which layer (detail=l1 or l2), a miss
 // fwd=miss, an expired answer served fwd=stale; a batch call is a hit when
 // every key was, else fwd=miss with the share of keys the cache answered.
+// Bounded to maxHeaderBytes, the calls cut are counted in a last entry,
+// `braid; detail="3 more calls"`.
 func cacheStatus(entries []aggregate.CacheEntry) string {
+	var l headerList
 	var b strings.Builder
-	for i, e := range entries {
-		if i > 0 {
-			b.WriteString(", ")
-		}
+	for _, e := range entries {
+		b.Reset()
 		b.WriteString("braid; ")
 		switch {
 		case !e.Batch:
@@ -273,17 +377,22 @@ func cacheStatus(entries []aggregate.CacheEntry) string {
 			fmt.Fprintf(&b, `fwd=miss; detail="%d of %d keys cached"`, e.Hits, e.Keys)
 		}
 		fmt.Fprintf(&b, "; key=%q", e.Call)
+		l.add(", ", b.String())
 	}
-	return b.String()
+	return l.value(maxHeaderBytes, func(n int) string { return fmt.Sprintf(`braid; detail="%d more calls"`, n) })
 }
 
 // serverTiming renders each call's duration as a Server-Timing header, a
 // failed call's reason or a cached call's outcome in its desc, and a
-// "gateway" entry: the request's
-// time so far minus the calls' critical path, the gateway's own share.
+// "gateway" entry: the request's time so far minus the calls' critical
+// path, the gateway's own share. Bounded to maxHeaderBytes, the gateway
+// entry always last, the calls cut are counted in an entry
+// `more;desc="3 more calls"`.
 func serverTiming(res *aggregate.Result, total time.Duration) string {
+	var l headerList
 	var b strings.Builder
 	for _, t := range res.Timings() {
+		b.Reset()
 		b.WriteString(t.Call)
 		switch {
 		case t.Failed:
@@ -295,10 +404,15 @@ func serverTiming(res *aggregate.Result, total time.Duration) string {
 			b.WriteString(t.Cache)
 			b.WriteString(`"`)
 		}
-		fmt.Fprintf(&b, ";dur=%.1f, ", ms(t.Duration))
+		fmt.Fprintf(&b, ";dur=%.1f", ms(t.Duration))
+		l.add(", ", b.String())
 	}
-	fmt.Fprintf(&b, "gateway;dur=%.1f", ms(max(total-res.CriticalPath(), 0)))
-	return b.String()
+	gateway := fmt.Sprintf("gateway;dur=%.1f", ms(max(total-res.CriticalPath(), 0)))
+	calls := l.value(maxHeaderBytes-len(", ")-len(gateway), func(n int) string { return fmt.Sprintf(`more;desc="%d more calls"`, n) })
+	if calls == "" {
+		return gateway
+	}
+	return calls + ", " + gateway
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

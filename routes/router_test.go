@@ -220,9 +220,9 @@ func TestBodyLimit(t *testing.T) {
 	})
 	t.Run("chunked", func(t *testing.T) {
 		req := httptest.NewRequest("GET", "/api/users/1/dashboard", io.MultiReader(strings.NewReader(big)))
-		req.ContentLength = -1
+		req.ContentLength, req.TransferEncoding = -1, []string{"chunked"}
 		resp, got := do(t, h, req)
-		checkError(t, resp, got, 413, "body_too_large", "over the limit")
+		checkError(t, resp, got, 400, "bad_framing", "Transfer-Encoding: chunked")
 	})
 	t.Run("within limit", func(t *testing.T) {
 		resp, got := do(t, h, httptest.NewRequest("GET", "/api/users/1/dashboard", strings.NewReader("{}")))

@@ -184,8 +184,9 @@ func (c *Client) newRequest(ctx context.Context, method string, req *Request) (*
 }
 
 // readBody reads a 2xx body, bounded by MaxResponseBytes, and checks that it
-// is JSON.
-// A read cut short by the context fails with the context's error.
+// is JSON. A read cut short by the context fails with the context's error;
+// any other read error (fewer bytes than the Content-Length, a reset
+// connection) with ErrTruncated.
 func (c *Client) readBody(resp *http.Response) ([]byte, error) {
 	limit := c.cfg.MaxResponseBytes
 	if resp.ContentLength > limit {
@@ -193,8 +194,12 @@ func (c *Client) readBody(resp *http.Response) ([]byte, error) {
 	}
 	body, err := readLimited(resp.Body, resp.ContentLength, limit)
 	switch {
-	case err != nil:
+	case err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
 		return nil, fmt.Errorf("reading body: %w", err)
+	case err != nil && resp.Request.Context().Err() != nil: // the read failed as the context ended
+		return nil, fmt.Errorf("reading body: %w: %w", resp.Request.Context().Err(), err)
+	case err != nil:
+		return nil, fmt.Errorf("reading body: %w: %w", ErrTruncated, err)
 	case int64(len(body)) > limit:
 		return nil, ErrTooLarge
 	case len(body) == 0:

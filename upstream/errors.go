@@ -11,9 +11,16 @@ import (
 // Sentinel errors that callers branch on with errors.Is. Fetch returns them
 // wrapped in an *Error.
 var (
-	// ErrInvalidJSON means a 2xx body is not valid JSON, including a body
-	// that was cut short.
+	// ErrInvalidJSON means a 2xx body is not valid JSON, including one
+	// without a Content-Length that ended early as if it were complete.
 	ErrInvalidJSON = errors.New("response is not valid JSON")
+
+	// ErrTruncated means reading a 2xx body failed part way: the
+	// connection was closed before the Content-Length was reached, or
+	// reset, or a chunked body broke off. The read's own error is wrapped
+	// as well. A read stopped by the caller's context fails with the
+	// context's error instead. A retry may fix it.
+	ErrTruncated = errors.New("response body was cut short")
 
 	// ErrTooLarge means the response body exceeds Config.MaxResponseBytes.
 	ErrTooLarge = errors.New("response exceeds max_response_bytes")
@@ -90,8 +97,8 @@ func (e *RejectedError) Unwrap() []error { return []error{e.Err, ErrUnavailable}
 
 // Error is a failed upstream call. It names the upstream and the request and
 // wraps the cause: a *StatusError, ErrInvalidJSON, ErrTooLarge, ErrBadPath,
-// or a transport error such as a *url.Error carrying
-// context.DeadlineExceeded, or io.ErrUnexpectedEOF.
+// ErrTruncated (with the read error, e.g. io.ErrUnexpectedEOF), or a
+// transport error such as a *url.Error carrying context.DeadlineExceeded.
 type Error struct {
 	Upstream string // the Client's name
 	Method   string // request method

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -302,5 +303,109 @@ func TestFetchBadPath(t *testing.T) {
 	})
 	if got := n.requests.Load(); got != 0 {
 		t.Errorf("upstream saw %d requests, want 0", got)
+	}
+}
+
+// rawAnswer answers with the raw bytes of resp on the hijacked connection,
+// then closes it: with a TCP reset (SO_LINGER 0) when reset is set.
+func rawAnswer(resp string, reset bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		buf.WriteString(resp)
+		buf.Flush()
+		if reset {
+			conn.(*net.TCPConn).SetLinger(0)
+		}
+		conn.Close()
+	}
+}
+
+// TestFetchTruncatedBody: a 2xx body that breaks off, by a close before
+// its Content-Length or a reset, is ErrTruncated (with the read's own
+// error), not a transport failure; a deadline while reading stays a
+// deadline.
+func TestFetchTruncatedBody(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		timeout time.Duration // 0: 10s
+		want    []error       // all must match
+		wantNot []error
+	}{
+		{name: "closed short of its Content-Length", handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "100")
+			w.Write([]byte(`{"a":1234}`)) // valid JSON, but 10 of the promised 100 bytes
+		}, want: []error{ErrTruncated, io.ErrUnexpectedEOF}, wantNot: []error{ErrInvalidJSON}},
+		{name: "reset mid-body", handler: rawAnswer("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":", true),
+			want: []error{ErrTruncated}, wantNot: []error{ErrInvalidJSON}},
+		{name: "chunked body broken off", handler: rawAnswer("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n", false),
+			want: []error{ErrTruncated, io.ErrUnexpectedEOF}, wantNot: []error{ErrInvalidJSON}},
+		{name: "deadline while reading stays a deadline", timeout: 100 * time.Millisecond, handler: blockAfterHeaders(nil, func() {}),
+			want: []error{context.DeadlineExceeded}, wantNot: []error{ErrTruncated}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := startServer(t, tt.handler)
+			c := newClient(t, Config{URL: s.URL})
+			ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(tt.timeout, 10*time.Second))
+			defer cancel()
+			resp, err := c.Fetch(ctx, &Request{Path: "/x"})
+			if resp != nil {
+				t.Errorf("Fetch() response = %s, want nil", resp.Body)
+			}
+			asError(t, err, "GET", "/x")
+			for _, w := range tt.want {
+				if !errors.Is(err, w) {
+					t.Errorf("Fetch() error = %v, want errors.Is %v", err, w)
+				}
+			}
+			for _, w := range tt.wantNot {
+				if errors.Is(err, w) {
+					t.Errorf("Fetch() error = %v, must not match %v", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestTruncatedBodyIsRetried: the retry layer tries an idempotent call
+// again after a body cut short, and a POST once. (A HEAD answer has no body
+// to cut.)
+func TestTruncatedBodyIsRetried(t *testing.T) {
+	truncatedOnce := func() http.HandlerFunc {
+		var n atomic.Int64
+		return func(w http.ResponseWriter, r *http.Request) {
+			if n.Add(1) == 1 {
+				w.Header().Set("Content-Length", "100")
+				w.Write([]byte(`{"a":`))
+				return
+			}
+			jsonHandler(200, `{"ok":true}`)(w, r)
+		}
+	}
+	tests := []struct {
+		name      string
+		method    string
+		wantCalls int64
+		wantErr   error
+	}{
+		{name: "GET is retried", method: "GET", wantCalls: 2},
+		{name: "POST is tried once", method: "POST", wantCalls: 1, wantErr: ErrTruncated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, n := startServer(t, truncatedOnce())
+			fetch, _ := stackFor(t, s.URL, Config{Retry: fastRetry, Breaker: BreakerConfig{Disabled: true}}, nil)
+			_, err := fetch(context.Background(), &Request{Method: tt.method, Path: "/x"})
+			if got := n.requests.Load(); got != tt.wantCalls {
+				t.Errorf("upstream saw %d requests, want %d", got, tt.wantCalls)
+			}
+			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("fetch() = %v, want %v", err, tt.wantErr)
+			}
+		})
 	}
 }
