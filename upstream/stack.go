@@ -57,6 +57,14 @@ type SetOptions struct {
 	// Cache is the two-tier cache of the calls that declare a policy. Nil
 	// caches nothing.
 	Cache *cache.Cache
+	// MemoryBudget bounds the bytes of upstream response bodies held at
+	// once, by every upstream of the Set together: a call whose body does
+	// not fit fails fast with a *RejectedError wrapping ErrMemoryBudget
+	// (503, or a degraded optional part) instead of growing the heap. A
+	// body counts from its headers until its call returns, or until the
+	// request is finished under HoldMemory. Default 0 means 256 MiB;
+	// negative turns the budget off. See memory.go for what is counted.
+	MemoryBudget int64
 }
 
 // Set is every configured upstream with the state that all calls to it
@@ -65,7 +73,8 @@ type SetOptions struct {
 // start-up; its Stack method is the Factory of the routes' calls.
 type Set struct {
 	members map[string]*member
-	cache   *cache.Cache // nil: no call is cached
+	cache   *cache.Cache  // nil: no call is cached
+	memory  *memoryBudget // nil: response bytes are not budgeted
 }
 
 // member is one upstream's shared state.
@@ -87,14 +96,14 @@ func NewSet(cfgs map[string]Config, opts SetOptions) (*Set, error) {
 	if opts.Rand == nil {
 		opts.Rand = rand.Float64
 	}
-	s := &Set{members: make(map[string]*member, len(cfgs)), cache: opts.Cache}
+	s := &Set{members: make(map[string]*member, len(cfgs)), cache: opts.Cache, memory: newMemoryBudget(opts.MemoryBudget)}
 	names := make([]string, 0, len(cfgs))
 	for name := range cfgs {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		m, err := newMember(name, cfgs[name], opts)
+		m, err := newMember(name, cfgs[name], opts, s.memory != nil)
 		if err != nil {
 			s.Close()
 			return nil, err
@@ -104,10 +113,13 @@ func NewSet(cfgs map[string]Config, opts SetOptions) (*Set, error) {
 	return s, nil
 }
 
-func newMember(name string, cfg Config, opts SetOptions) (*member, error) {
+func newMember(name string, cfg Config, opts SetOptions, budgeted bool) (*member, error) {
 	c, err := New(name, cfg) // validates cfg
 	if err != nil {
 		return nil, err
+	}
+	if budgeted {
+		c.http.Transport = &memoryTransport{next: c.http.Transport, limit: c.cfg.MaxResponseBytes}
 	}
 	c.http.Transport = opts.Telemetry.Transport(name, c.http.Transport)
 	m := &member{name: name, client: c, rec: opts.Telemetry.Upstream(name)}
@@ -150,12 +162,16 @@ func newMember(name string, cfg Config, opts SetOptions) (*member, error) {
 //	          the upstream's retry budget), each try under try_timeout
 //	breaker   the upstream's circuit breaker: open fails fast, no call made
 //	bulkhead  the upstream's cap on tries in flight
+//	memory    the Set's budget of response bytes in flight: a try that
+//	          cannot get it fails fast (see memory.go)
 //	client    the upstream's pooled transport, each try in a client span
-//	          carrying traceparent when tracing is on
+//	          carrying traceparent when tracing is on; the body draws
+//	          from the memory budget as it is read
 //
-// The breaker sees every try, so a retry storm trips it; a rejected try is
-// not retried. Every layer is shared state of the upstream (one breaker,
-// bulkhead and budget whatever the route); c names the call for the layers
+// The breaker sees every try, so a retry storm trips it; a rejected try
+// (breaker, bulkhead or memory) is not retried and is not a failure. Every
+// layer is shared state (one breaker, bulkhead and retry budget per
+// upstream, one memory budget for all); c names the call for the layers
 // that label by it.
 func (s *Set) Stack(c Call) (Fetch, error) {
 	m, ok := s.members[c.Upstream]
@@ -163,6 +179,9 @@ func (s *Set) Stack(c Call) (Fetch, error) {
 		return nil, fmt.Errorf("%w %q", ErrUnknownUpstream, c.Upstream)
 	}
 	fetch := m.client.Fetch
+	if s.memory != nil {
+		fetch = s.memory.layer(m.name)(fetch)
+	}
 	if m.bulkhead != nil {
 		fetch = m.bulkhead.middleware(m.name)(fetch)
 	}
@@ -190,6 +209,10 @@ func (s *Set) BreakerState(name string) (breaker.State, bool) {
 	}
 	return m.breaker.State(), true
 }
+
+// Memory returns a snapshot of the Set's memory budget: the zero
+// MemoryStats when it is off.
+func (s *Set) Memory() MemoryStats { return s.memory.stats() }
 
 // Close closes every client's idle connections.
 func (s *Set) Close() {

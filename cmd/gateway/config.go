@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/braidgw/braid/aggregate"
 	"github.com/braidgw/braid/cache"
@@ -51,18 +48,34 @@ type serverConfig struct {
 	// ReadTimeout bounds reading a whole request; default 30s.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// WriteTimeout bounds writing a response, counted from the end of the
-	// request headers; default 60s. Keep it above every route timeout.
+	// request headers; default 60s. It must be longer than every route's
+	// timeout: a response still being made when it passes is lost (the
+	// client gets an empty reply).
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// IdleTimeout closes idle client keep-alive connections; default 120s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
-	// ShutdownTimeout is how long in-flight requests get to finish after
-	// SIGTERM; default 20s.
+	// DrainDelay is how long requests are still served after SIGTERM,
+	// while /readyz already answers 503, so that load balancers stop
+	// sending before the listener closes; default 5s, 0 closes at once.
+	// The -drain-delay flag overrides it.
+	DrainDelay *time.Duration `yaml:"drain_delay"`
+	// ShutdownTimeout is how long in-flight requests get to finish once
+	// the listener is closed; default 20s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// MaxHeaderBytes bounds request headers; default 64 KiB.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	// MaxBodyBytes bounds request bodies (413 over it); default 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxInflightResponseBytes bounds the upstream response bodies held in
+	// memory at once, over all upstreams and requests (such as "256MiB"); a
+	// call whose body does not fit fails fast (503, or a degraded optional
+	// part). Default 0 means 256MiB; -1 turns the bound off. See
+	// upstream.SetOptions.MemoryBudget.
+	MaxInflightResponseBytes cache.ByteSize `yaml:"max_inflight_response_bytes"`
 }
+
+// defaultDrainDelay is server.drain_delay's default.
+const defaultDrainDelay = 5 * time.Second
 
 func (s serverConfig) withDefaults() serverConfig {
 	def := func(d *time.Duration, v time.Duration) {
@@ -81,6 +94,10 @@ func (s serverConfig) withDefaults() serverConfig {
 	def(&s.WriteTimeout, 60*time.Second)
 	def(&s.IdleTimeout, 120*time.Second)
 	def(&s.ShutdownTimeout, 20*time.Second)
+	if s.DrainDelay == nil {
+		d := defaultDrainDelay
+		s.DrainDelay = &d
+	}
 	if s.MaxHeaderBytes == 0 {
 		s.MaxHeaderBytes = 64 << 10
 	}
@@ -106,13 +123,19 @@ func (s serverConfig) Validate() error {
 	} else if adm == pub && adm != "0" {
 		bad("admin_listen", "%q uses the public port; the admin API is never served on it", s.AdminListen)
 	}
-	for field, d := range map[string]time.Duration{
-		"read_header_timeout": s.ReadHeaderTimeout, "read_timeout": s.ReadTimeout, "write_timeout": s.WriteTimeout,
-		"idle_timeout": s.IdleTimeout, "shutdown_timeout": s.ShutdownTimeout,
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"read_header_timeout", s.ReadHeaderTimeout}, {"read_timeout", s.ReadTimeout}, {"write_timeout", s.WriteTimeout},
+		{"idle_timeout", s.IdleTimeout}, {"shutdown_timeout", s.ShutdownTimeout},
 	} {
-		if d < 0 {
-			bad(field, "must not be negative")
+		if f.d < 0 {
+			bad(f.name, "must not be negative")
 		}
+	}
+	if s.DrainDelay != nil && *s.DrainDelay < 0 {
+		bad("drain_delay", "must not be negative (0 closes the listener at once)")
 	}
 	if s.MaxHeaderBytes < 0 {
 		bad("max_header_bytes", "must not be negative")
@@ -120,7 +143,29 @@ func (s serverConfig) Validate() error {
 	if s.MaxBodyBytes < 0 {
 		bad("max_body_bytes", "must not be negative")
 	}
+	if s.MaxInflightResponseBytes < -1 {
+		bad("max_inflight_response_bytes", "%d: write a size such as 256MiB, 0 for the default (256MiB) or -1 for no bound", int64(s.MaxInflightResponseBytes))
+	}
 	return errors.Join(errs...)
+}
+
+// overrides are the command-line flags that replace settings of the file.
+type overrides struct {
+	listen, adminListen string         // non-empty: replaces server.listen, server.admin_listen
+	drainDelay          *time.Duration // non-nil: replaces server.drain_delay
+}
+
+func (o overrides) apply(s *serverConfig) {
+	if o.listen != "" {
+		s.Listen = o.listen
+	}
+	if o.adminListen != "" {
+		s.AdminListen = o.adminListen
+	}
+	if o.drainDelay != nil {
+		d := *o.drainDelay
+		s.DrainDelay = &d
+	}
 }
 
 // lookupEnv reads the process environment; tests replace it per call.
@@ -134,17 +179,22 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
 // expandEnv replaces ${NAME} and ${NAME:-default} in the file. A variable
 // that is unset (or empty) with no default is an error naming it and its
-// line.
+// line, and so is a value holding a line break: it would add lines to the
+// file (moving every later line's number) and could add fields.
 func expandEnv(src []byte, lookup func(string) (string, bool)) ([]byte, error) {
 	var errs []error
 	lines := bytes.SplitAfter(src, []byte("\n"))
 	for i, line := range lines {
 		lines[i] = envRef.ReplaceAllFunc(line, func(m []byte) []byte {
 			sub := envRef.FindSubmatch(m)
-			if v, ok := lookup(string(sub[1])); ok && v != "" {
+			v, ok := lookup(string(sub[1]))
+			switch {
+			case ok && strings.ContainsAny(v, "\r\n"):
+				errs = append(errs, fmt.Errorf("line %d: environment variable %s holds a line break; a value is one line", i+1, sub[1]))
+				return m
+			case ok && v != "":
 				return []byte(v)
-			}
-			if sub[2] != nil {
+			case sub[2] != nil:
 				return sub[3]
 			}
 			errs = append(errs, fmt.Errorf("line %d: environment variable %s is not set and has no default (write ${%s:-default})", i+1, sub[1], sub[1]))
@@ -155,52 +205,130 @@ func expandEnv(src []byte, lookup func(string) (string, bool)) ([]byte, error) {
 }
 
 // parseConfig expands, decodes (strictly: unknown fields are errors) and
-// validates a configuration file. Non-empty listen addresses in override
-// (from flags) replace the file's.
-func parseConfig(src []byte, lookup func(string) (string, bool), override serverConfig) (*fileConfig, error) {
-	src, err := expandEnv(src, lookup)
-	if err != nil {
+// validates a configuration file, every section, reporting every mistake
+// at once; flags in over replace the file's settings. It never panics: a
+// panic inside becomes an error saying so.
+func parseConfig(src []byte, lookup func(string) (string, bool), over overrides) (cfg *fileConfig, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			cfg, err = nil, fmt.Errorf("internal error reading the configuration (please report it): %v", v)
+		}
+	}()
+	src, envErr := expandEnv(src, lookup)
+	var c fileConfig
+	if err := errors.Join(envErr, decodeYAML(src, &c)); err != nil {
+		// A partly decoded file would only add follow-on mistakes.
 		return nil, err
 	}
-	var cfg fileConfig
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, explainYAML(err, src)
-	}
-	if override.Listen != "" {
-		cfg.Server.Listen = override.Listen
-	}
-	if override.AdminListen != "" {
-		cfg.Server.AdminListen = override.AdminListen
-	}
-	cfg.Server = cfg.Server.withDefaults()
-	cfg.Observability.ApplyEnv(lookup)
-	if err := cfg.validate(); err != nil {
+	over.apply(&c.Server)
+	c.Server = c.Server.withDefaults()
+	c.Observability.ApplyEnv(lookup)
+	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	return &cfg, nil
+	return &c, nil
 }
 
-// validate checks everything that does not need upstream clients; routes
-// are checked when they are compiled against the clients.
+// validate checks every section, listing every mistake: the server,
+// observability, cache and upstream sections, the settings that must agree
+// across sections, and the routes, compiled against stand-ins for every
+// declared upstream (valid or not) so that nothing hides a route's
+// mistakes.
 func (c *fileConfig) validate() error {
-	errs := []error{c.Server.Validate()}
+	names := upstreamNames(c.Upstreams)
+	errs := flatten(c.Server.Validate())
+	errs = append(errs, c.checkWriteTimeout(), c.checkMemoryBudget(names))
 	errs = append(errs, flatten(c.Observability.Validate())...)
 	errs = append(errs, flatten(c.Cache.Validate())...)
 	if len(c.Upstreams) == 0 {
 		errs = append(errs, &aggregate.ConfigError{Field: "upstreams", Msg: "at least one upstream is required"})
 	}
-	names := make([]string, 0, len(c.Upstreams))
-	for name := range c.Upstreams {
-		names = append(names, name)
-	}
-	sort.Strings(names)
 	for _, name := range names {
 		if err := c.Upstreams[name].Validate(); err != nil {
 			for _, e := range flatten(err) {
-				errs = append(errs, fmt.Errorf("upstreams.%s.%w", name, e))
+				errs = append(errs, fmt.Errorf("%s.%w", joinPath("upstreams", name), e))
 			}
+		}
+	}
+	_, err := compileRoutes(c.Config, routes.Options{Stack: stubStack(names)})
+	errs = append(errs, flatten(err)...)
+	return errors.Join(errs...)
+}
+
+// upstreamNames returns the declared upstreams' names, sorted.
+func upstreamNames(m map[string]upstream.Config) []string {
+	names := make([]string, 0, len(m))
+	for name := range m {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// defaultRouteTimeout is routes.RouteConfig.Timeout's default.
+const defaultRouteTimeout = 2 * time.Second
+
+// checkWriteTimeout refuses a server.write_timeout that is not longer than
+// the longest route timeout.
+//
+// net/http sets a connection's write deadline when it has read a request's
+// headers, WriteTimeout later; a response still being made then is lost
+// (the client sees the connection close with no reply) while the handler
+// and the access log saw it succeed. A route's handler starts at once and
+// answers within its timeout, so write_timeout must exceed every route
+// timeout. read_timeout is counted from the request's first byte and bounds
+// reading its body; a handler that read the body would spend that time out
+// of the same write window, so the safe bound would then be read_timeout +
+// timeout. Routes read no body, and only a client that is slow to send its
+// own body could spend it anyway: comparing with the route timeout alone is
+// the check that matters, and it does not push operators to loosen the
+// bound on slow readers.
+func (c *fileConfig) checkWriteTimeout() error {
+	wt := c.Server.WriteTimeout
+	if wt <= 0 {
+		return nil // negative: reported by Validate; 0 is defaulted before
+	}
+	longest, at := time.Duration(0), -1
+	for i, rc := range c.Routes {
+		t := rc.Timeout
+		if t == 0 {
+			t = defaultRouteTimeout
+		}
+		if t > longest {
+			longest, at = t, i
+		}
+	}
+	if at < 0 || wt > longest {
+		return nil
+	}
+	how := "is shorter than"
+	if wt == longest {
+		how = "is not longer than"
+	}
+	return &aggregate.ConfigError{Field: "server.write_timeout", Msg: fmt.Sprintf("%s %s %s.timeout %s; a response could not be written (make write_timeout longer than every route's timeout)",
+		wt, how, routeField(at, c.Routes[at]), longest)}
+}
+
+// defaultMaxResponseBytes is upstream.Config.MaxResponseBytes's default.
+const defaultMaxResponseBytes = 8 << 20
+
+// checkMemoryBudget refuses a server.max_inflight_response_bytes smaller
+// than an upstream's max_response_bytes: a response that upstream may send
+// could never be held, and every call getting one would fail.
+func (c *fileConfig) checkMemoryBudget(names []string) error {
+	budget := int64(c.Server.MaxInflightResponseBytes)
+	if budget <= 0 {
+		return nil // the default (256MiB) or off; below -1 is reported by Validate
+	}
+	var errs []error
+	for _, name := range names {
+		max := c.Upstreams[name].MaxResponseBytes
+		if max == 0 {
+			max = defaultMaxResponseBytes
+		}
+		if budget < max {
+			errs = append(errs, &aggregate.ConfigError{Field: "server.max_inflight_response_bytes", Msg: fmt.Sprintf("%s is less than %s.max_response_bytes %s: a response that large could never be held",
+				c.Server.MaxInflightResponseBytes, joinPath("upstreams", name), cache.ByteSize(max))})
 		}
 	}
 	return errors.Join(errs...)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -73,7 +74,7 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseConfig([]byte(tt.src), env(nil), serverConfig{})
+			_, err := parseConfig([]byte(tt.src), env(nil), overrides{})
 			if err == nil {
 				t.Fatalf("parseConfig succeeded, want %q", tt.want)
 			}
@@ -87,7 +88,7 @@ func TestParseConfigErrors(t *testing.T) {
 }
 
 func TestParseConfigDefaultsAndOverrides(t *testing.T) {
-	cfg, err := parseConfig([]byte(validConfig), env(map[string]string{"USERS_URL": "http://10.1.2.3:80"}), serverConfig{Listen: "127.0.0.1:0"})
+	cfg, err := parseConfig([]byte(validConfig), env(map[string]string{"USERS_URL": "http://10.1.2.3:80"}), overrides{listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +172,19 @@ func TestFlags(t *testing.T) {
 	if code := run([]string{"-nope"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "-nope") {
 		t.Errorf("unknown flag: exit %d, stderr %q", code, errOut.String())
 	}
+	for _, bad := range []string{"-1s", "soon"} {
+		errOut.Reset()
+		if code := run([]string{"-drain-delay", bad}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "-drain-delay") {
+			t.Errorf("-drain-delay %s: exit %d, stderr %q", bad, code, errOut.String())
+		}
+	}
+	o, err := parseFlags("gateway", []string{"-drain-delay", "0s"}, &errOut)
+	if err != nil || o.drainDelay == nil || *o.drainDelay != 0 {
+		t.Errorf("-drain-delay 0s: options %+v, err %v", o, err)
+	}
+	if o, _ := parseFlags("gateway", nil, &errOut); o.drainDelay != nil {
+		t.Errorf("no -drain-delay: drainDelay = %v, want nil (the file decides)", *o.drainDelay)
+	}
 }
 
 // TestResilienceOnByDefault: an upstream with no resilience settings gets a
@@ -192,5 +206,164 @@ func TestResilienceOnByDefault(t *testing.T) {
 	}
 	if _, ok := gw.upstreams.BreakerState("orders"); ok {
 		t.Error("orders has a circuit breaker despite breaker.disabled")
+	}
+}
+
+// TestWriteTimeoutLongerThanRoutes: a write_timeout that is not longer than
+// a route's timeout (2s when unset) is refused, naming both fields.
+func TestWriteTimeoutLongerThanRoutes(t *testing.T) {
+	two := validConfig + "  - path: /slow\n    timeout: 5s\n    calls:\n      - {name: a, upstream: users, path: /a}\n"
+	tests := []struct {
+		name, server, src string
+		want              string // "" for no error
+	}{
+		{"shorter than the default route timeout", "write_timeout: 1s", validConfig,
+			"server.write_timeout: 1s is shorter than routes[0] (/api/users/{id}).timeout 2s; a response could not be written"},
+		{"equal", "write_timeout: 2s", validConfig, "server.write_timeout: 2s is not longer than routes[0] (/api/users/{id}).timeout 2s"},
+		{"longer", "write_timeout: 2100ms", validConfig, ""},
+		{"the longest route is named", "write_timeout: 3s", two, "server.write_timeout: 3s is shorter than routes[1] (/slow).timeout 5s"},
+		{"default write_timeout", "listen: ':8080'", two, ""},
+		{"read_timeout does not count", "{read_timeout: 1s, write_timeout: 6s}", two, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			server := "server:\n  " + tt.server + "\n"
+			if strings.HasPrefix(tt.server, "{") {
+				server = "server: " + tt.server + "\n"
+			}
+			_, err := parseConfig([]byte(server+tt.src), env(nil), overrides{})
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("parseConfig: %v, want success", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("error\n%v\ndoes not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestEverySectionReportedAtOnce: a mistake in one section hides none in
+// another; routes are compiled against every declared upstream even when
+// some upstream's settings are wrong.
+func TestEverySectionReportedAtOnce(t *testing.T) {
+	tests := []struct {
+		name    string
+		src     string
+		want    []string
+		notWant []string
+	}{
+		{"server and routes", "server: {listen: nope}\n" + strings.Replace(validConfig, "upstream: users", "upstream: userz", 1),
+			[]string{`server.listen: "nope" is not host:port`, `routes[0] (/api/users/{id}).calls[0] (user).upstream: unknown upstream "userz"`}, nil},
+		{"a bad upstream still counts as declared", strings.Replace(validConfig, "${USERS_URL:-http://127.0.0.1:9101}", "ftp://x", 1) +
+			"  - path: /x/{id}\n    calls:\n      - {name: a, upstream: users, path: '/a/{b.id}'}\n      - {name: b, upstream: users, path: '/b/{a.id}'}\n",
+			[]string{`upstreams.users.url: must be an absolute http or https URL`, "routes[1] (/x/{id}).calls: dependency cycle"}, []string{"unknown upstream"}},
+		{"every section", "server: {drain_delay: -1s}\nobservability: {tracing: {sampler: sometimes}}\ncache: {redis: {timeout: -1s}}\n" +
+			strings.Replace(validConfig, "url:", "retry: {attempts: -1}\n    url:", 1) + "  - path: /api/{id\n    calls: [{name: a, upstream: users, path: /a}]\n",
+			[]string{"server.drain_delay: must not be negative", "observability.tracing.sampler", "cache.redis.timeout", "upstreams.users.retry.attempts", "routes[1] (/api/{id).path"}, nil},
+		{"no upstreams and a route", "routes:\n  - path: /x\n    calls: [{name: a, upstream: users, path: /a}]\n",
+			[]string{"upstreams: at least one upstream is required", `routes[0] (/x).calls[0] (a).upstream: unknown upstream "users"`}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig([]byte(tt.src), env(nil), overrides{})
+			if err == nil {
+				t.Fatal("parseConfig succeeded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%v\ndoes not contain %q", err, w)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%v\ncontains %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestDrainDelaySetting: server.drain_delay defaults to 5s, may be 0, is
+// never negative, and -drain-delay replaces it.
+func TestDrainDelaySetting(t *testing.T) {
+	zero, seven := time.Duration(0), 7*time.Second
+	tests := []struct {
+		name   string
+		server string
+		flag   *time.Duration
+		want   time.Duration
+		err    string
+	}{
+		{"default", "", nil, 5 * time.Second, ""},
+		{"zero", "server: {drain_delay: 0s}\n", nil, 0, ""},
+		{"set", "server: {drain_delay: 12s}\n", nil, 12 * time.Second, ""},
+		{"negative", "server: {drain_delay: -1s}\n", nil, 0, "server.drain_delay: must not be negative"},
+		{"not a duration", "server: {drain_delay: 5}\n", nil, 0, `server.drain_delay: "5" is not a duration`},
+		{"flag replaces the default", "", &zero, 0, ""},
+		{"flag replaces the file", "server: {drain_delay: 12s}\n", &seven, 7 * time.Second, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseConfig([]byte(tt.server+validConfig), env(nil), overrides{drainDelay: tt.flag})
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := *cfg.Server.DrainDelay; got != tt.want {
+				t.Errorf("drain_delay = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestMaxInflightResponseBytes: server.max_inflight_response_bytes is a
+// byte size handed to the upstreams' memory budget: 0 is its default
+// (256MiB), -1 turns it off, anything else negative is refused, and so is
+// a budget that an upstream's largest response could not fit in.
+func TestMaxInflightResponseBytes(t *testing.T) {
+	tests := []struct {
+		name   string
+		server string
+		budget int64 // upstream.Set's budget; 0 means off
+		err    string
+	}{
+		{"default", "", 256 << 20, ""},
+		{"size with a unit", "server: {max_inflight_response_bytes: 1GiB}\n", 1 << 30, ""},
+		{"plain bytes", "server: {max_inflight_response_bytes: 16777216}\n", 16 << 20, ""},
+		{"off", "server: {max_inflight_response_bytes: -1}\n", 0, ""},
+		{"negative", "server: {max_inflight_response_bytes: -2}\n", 0, "server.max_inflight_response_bytes: -2: write a size such as 256MiB"},
+		{"not a size", "server: {max_inflight_response_bytes: lots}\n", 0, "server.max_inflight_response_bytes: `lots` is not a byte size"},
+		{"below max_response_bytes", "server: {max_inflight_response_bytes: 1MiB}\n", 0,
+			"server.max_inflight_response_bytes: 1MiB is less than upstreams.users.max_response_bytes 8MiB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "gw.yaml")
+			if err := os.WriteFile(path, []byte(tt.server+validConfig), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			gw, err := build(&options{config: path, configSet: true}, env(nil), slog.New(slog.DiscardHandler))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("err = %v, want %q", err, tt.err)
+				}
+				if gw != nil {
+					gw.close()
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer gw.close()
+			if got := gw.upstreams.Memory().Budget; got != tt.budget {
+				t.Errorf("memory budget = %d, want %d", got, tt.budget)
+			}
+		})
 	}
 }

@@ -4,8 +4,11 @@
 //	gateway -config gateway.yaml       serve the routes of a configuration file
 //	gateway validate -config FILE      check a configuration file and exit
 //
-// SIGTERM or SIGINT drains: /readyz turns 503, the listener closes, in-flight
-// requests finish (up to server.shutdown_timeout) and the process exits 0.
+// SIGTERM or SIGINT drains: /readyz turns 503 at once while requests are
+// still served for server.drain_delay (so that load balancers stop sending),
+// then the listener closes, in-flight requests finish (up to
+// server.shutdown_timeout) and the process exits 0. A second signal stops
+// the process at once.
 package main
 
 import (
@@ -18,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -37,6 +41,16 @@ type options struct {
 	admin     string
 	logFormat string
 	logLevel  string
+	// drainDelay replaces server.drain_delay when -drain-delay is given.
+	drainDelay *time.Duration
+	// drainTimer replaces time.After for the drain delay; tests use it to
+	// hold the delay open. Nil in the binary.
+	drainTimer func(time.Duration) <-chan time.Time
+}
+
+// overrides are the settings of the file that flags replace.
+func (o *options) overrides() overrides {
+	return overrides{listen: o.listen, adminListen: o.admin, drainDelay: o.drainDelay}
 }
 
 func parseFlags(name string, args []string, stderr io.Writer) (*options, error) {
@@ -48,6 +62,17 @@ func parseFlags(name string, args []string, stderr io.Writer) (*options, error) 
 		fs.BoolVar(&o.demo, "demo", false, "start the five demo services in process and point the upstreams at them")
 		fs.StringVar(&o.listen, "listen", "", "public address, overriding server.listen")
 		fs.StringVar(&o.admin, "admin", "", "admin address, overriding server.admin_listen")
+		fs.Func("drain-delay", "keep serving for this `duration` after SIGTERM while /readyz answers 503, overriding server.drain_delay (e.g. 0s in tests)", func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration (write e.g. 5s or 0s)", v)
+			}
+			if d < 0 {
+				return fmt.Errorf("%q must not be negative", v)
+			}
+			o.drainDelay = &d
+			return nil
+		})
 		fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 		fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	}
@@ -81,6 +106,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	redis.SetLogger(redisLogger{log.With("component", "redis")}) // go-redis's own complaints, in our log format
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	context.AfterFunc(ctx, stop) // once draining, a second signal stops the process at once
 	if err := serve(ctx, o, log, stdout); err != nil {
 		fmt.Fprintf(stderr, "gateway: %v\n", err)
 		return 1

@@ -52,8 +52,9 @@ func (g *gateway) close() {
 }
 
 // build reads and validates the configuration and wires the upstream
-// clients and routes. Nothing listens yet.
-func build(o *options, lookup func(string) (string, bool), log *slog.Logger) (*gateway, error) {
+// clients and routes. Nothing listens yet. No panic escapes it: one becomes
+// an error.
+func build(o *options, lookup func(string) (string, bool), log *slog.Logger) (gw *gateway, err error) {
 	src, source, err := readConfig(o)
 	if err != nil {
 		return nil, err
@@ -61,11 +62,20 @@ func build(o *options, lookup func(string) (string, bool), log *slog.Logger) (*g
 	invalid := func(err error) error {
 		return fmt.Errorf("%s: invalid configuration:\n%s", source, describeErrors(err))
 	}
-	cfg, err := parseConfig(src, lookup, serverConfig{Listen: o.listen, AdminListen: o.admin})
+	cfg, err := parseConfig(src, lookup, o.overrides())
 	if err != nil {
 		return nil, invalid(err)
 	}
-	gw := &gateway{cfg: cfg, source: source}
+	g := &gateway{cfg: cfg, source: source}
+	defer func() {
+		if v := recover(); v != nil {
+			gw, err = nil, fmt.Errorf("%s: internal error starting the gateway (please report it): %v", source, v)
+		}
+		if err != nil {
+			g.close()
+		}
+	}()
+	gw = g
 	gw.tel, err = observability.New(context.Background(), cfg.Observability, observability.Build{Service: "braid-gateway", Version: version()}, observability.Options{Logger: log})
 	if err != nil {
 		return nil, invalid(err)
@@ -73,16 +83,15 @@ func build(o *options, lookup func(string) (string, bool), log *slog.Logger) (*g
 	if !cfg.Cache.Disabled {
 		gw.cache, err = cache.New(context.Background(), cfg.Cache, cache.Options{Logger: log.With("component", "cache"), Negative: notFound, OnEvent: gw.tel.CacheEvent})
 		if err != nil {
-			gw.close()
 			return nil, invalid(err)
 		}
 	}
-	gw.upstreams, err = upstream.NewSet(cfg.Upstreams, upstream.SetOptions{OnBreakerChange: logBreaker(log), Telemetry: gw.tel, Cache: gw.cache})
+	gw.upstreams, err = upstream.NewSet(cfg.Upstreams, upstream.SetOptions{OnBreakerChange: logBreaker(log), Telemetry: gw.tel, Cache: gw.cache,
+		MemoryBudget: int64(cfg.Server.MaxInflightResponseBytes)})
 	if err != nil {
-		gw.close()
 		return nil, invalid(err)
 	}
-	gw.handler, err = routes.New(cfg.Config, routes.Options{
+	gw.handler, err = compileRoutes(cfg.Config, routes.Options{
 		Stack:          gw.upstreams.Stack,
 		Logger:         log,
 		MaxBodyBytes:   cfg.Server.MaxBodyBytes,
@@ -92,7 +101,6 @@ func build(o *options, lookup func(string) (string, bool), log *slog.Logger) (*g
 		NoServerTiming: !gw.tel.ServerTiming(),
 	})
 	if err != nil {
-		gw.close()
 		return nil, invalid(err)
 	}
 	return gw, nil
@@ -202,25 +210,26 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer) 
 		pub.Close()
 		return fmt.Errorf("server.admin_listen: %w", err)
 	}
-	var ready atomic.Bool
+	var st state
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	public := &http.Server{Handler: gw.handler, ReadHeaderTimeout: sc.ReadHeaderTimeout, ReadTimeout: sc.ReadTimeout,
+	public := &http.Server{Handler: closeWhenDraining(&st.draining, gw.handler), ReadHeaderTimeout: sc.ReadHeaderTimeout, ReadTimeout: sc.ReadTimeout,
 		WriteTimeout: sc.WriteTimeout, IdleTimeout: sc.IdleTimeout, MaxHeaderBytes: sc.MaxHeaderBytes, ErrorLog: errLog}
-	admin := &http.Server{Handler: adminHandler(&ready, gw), ReadHeaderTimeout: sc.ReadHeaderTimeout, ErrorLog: errLog}
+	admin := &http.Server{Handler: adminHandler(&st.ready, gw), ReadHeaderTimeout: sc.ReadHeaderTimeout, ErrorLog: errLog}
 	errc := make(chan error, 2)
 	go func() { errc <- public.Serve(pub) }()
 	go func() { errc <- admin.Serve(adm) }()
-	ready.Store(true)
+	st.ready.Store(true)
 	banner(stdout, gw, pub.Addr(), adm.Addr(), demoURLs)
 	log.Info("serving", "addr", pub.Addr().String(), "admin", adm.Addr().String(), "config", gw.source)
 
 	var serveErr error
 	select {
 	case <-ctx.Done():
+		serveErr = drainDelay(o, &st, *sc.DrainDelay, errc, log)
 	case serveErr = <-errc:
+		st.ready.Store(false)
 	}
-	ready.Store(false)
-	log.Info("draining: refusing new connections, finishing in-flight requests", "timeout", sc.ShutdownTimeout)
+	log.Info("draining: closing the public listener, finishing in-flight requests", "shutdown_timeout", sc.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sc.ShutdownTimeout)
 	defer cancel()
 	shutErr := errors.Join(public.Shutdown(sctx), admin.Shutdown(sctx))
@@ -237,6 +246,51 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer) 
 	}
 	log.Info("drained; bye")
 	return nil
+}
+
+// state is what the admin listener and the public handler know of the
+// gateway's life.
+type state struct {
+	ready    atomic.Bool // /readyz answers 200
+	draining atomic.Bool // responses carry Connection: close
+}
+
+// drainDelay is the first phase of a drain: /readyz answers 503 at once,
+// but requests are still served for delay, so that load balancers see the
+// gateway leave and stop sending before its listener closes; every
+// response meanwhile closes its connection (see closeWhenDraining). A
+// server failing meanwhile ends the delay; its error is returned.
+func drainDelay(o *options, st *state, delay time.Duration, errc <-chan error, log *slog.Logger) error {
+	st.ready.Store(false)
+	if delay <= 0 {
+		return nil
+	}
+	st.draining.Store(true)
+	log.Info("draining: /readyz answers 503; still serving until the drain delay ends, so load balancers stop sending (a second signal stops at once)", "drain_delay", delay)
+	after := time.After
+	if o.drainTimer != nil {
+		after = o.drainTimer
+	}
+	select {
+	case <-after(delay):
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// closeWhenDraining answers with Connection: close once draining is set, so
+// that a keep-alive client learns with its next response to reconnect
+// (through its balancer, which by then sends it elsewhere). Idle
+// connections are left to Shutdown: closing them while a balancer may still
+// pick one would race its next request.
+func closeWhenDraining(draining *atomic.Bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func boolInt(b bool) int {
