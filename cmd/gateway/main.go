@@ -3,6 +3,7 @@
 //	gateway -demo                      demo services in process, ./gateway.yaml or the embedded default
 //	gateway -config gateway.yaml       serve the routes of a configuration file
 //	gateway validate -config FILE      check a configuration file and exit
+//	gateway healthcheck [-admin ADDR]  exit 0 if the admin /readyz answers 200 (container healthcheck)
 //
 // SIGTERM or SIGINT drains: /readyz turns 503 at once while requests are
 // still served for server.drain_delay (so that load balancers stop sending),
@@ -89,6 +90,9 @@ func parseFlags(name string, args []string, stderr io.Writer) (*options, error) 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "validate" {
 		return validate(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck(args[1:], lookupEnv, stderr)
 	}
 	o, err := parseFlags("gateway", args, stderr)
 	if err != nil {
