@@ -15,7 +15,10 @@ import (
 // batch is the compiled form of a BatchConfig.
 type batch struct {
 	cfg      BatchConfig
+	call     string    // the batch call's name
 	source   int       // the call holding the keys, and the stitch target
+	from     string    // the source call's name
+	upstream string    // the source call's upstream
 	parent   []segment // where stitched objects live: a prefix of the key path
 	rest     []segment // from a parent object to its key(s)
 	member   string    // the member set on each parent object
@@ -37,10 +40,13 @@ type batchResult struct {
 
 func (c *compiler) compileBatch(cl *call) {
 	b := cl.Batch.withDefaults()
-	bt := &batch{cfg: b}
+	bt := &batch{cfg: b, call: cl.Name}
 	field := func(name string) string { return c.field(cl, "batch."+name) }
 	if b.MaxBatch < 1 {
 		c.errf(field("max_batch"), "must be at least 1")
+	}
+	if b.MaxKeys < 1 {
+		c.errf(field("max_keys"), "must be at least 1")
 	}
 	if b.Concurrency < 1 {
 		c.errf(field("concurrency"), "must be at least 1")
@@ -62,6 +68,7 @@ func (c *compiler) compileBatch(cl *call) {
 	if bt.source < 0 {
 		return
 	}
+	bt.from, bt.upstream = c.plan.calls[bt.source].Name, c.plan.calls[bt.source].Upstream
 	if !c.stitchFits(field("stitch"), keys, stitch, bt) {
 		return
 	}
@@ -102,12 +109,38 @@ func (c *compiler) stitchFits(field string, keys, stitch keyPath, bt *batch) boo
 		return false
 	}
 	bt.rest = keys.segs[len(bt.parent):]
+	if bt.rest[0].iter {
+		c.errf(field, "%q must end with a member of an object on the key path %q, not of an array", stitch, keys)
+		return false
+	}
 	bt.many = iterates(bt.rest)
 	return true
 }
 
+// keysError is a batch call that cannot fetch the keys it was given: more
+// than batch.max_keys distinct keys, an empty key, a key holding the
+// separator, or a key that is not a string or number. Its message names the
+// batch call; it wraps a *DataError blaming the call whose answer held the
+// keys, and so matches ErrBadData.
+type keysError struct {
+	call   string
+	detail string
+	data   *DataError
+}
+
+func (e *keysError) Error() string { return fmt.Sprintf("call %q: %s", e.call, e.detail) }
+
+func (e *keysError) Unwrap() error { return e.data }
+
+// keysError returns a *keysError; pred says what is wrong with the keys
+// as a predicate of the key path ("holds an empty key"), detail as a
+// phrase naming the source call ("an empty key in orders' answer").
+func (b *batch) keysError(pred, detail string) error {
+	return &keysError{call: b.call, detail: detail, data: &DataError{Call: b.from, Upstream: b.upstream, Ref: b.cfg.Keys, Msg: pred}}
+}
+
 // collectKeys returns the distinct keys in the source result, in the order
-// first seen.
+// first seen, or a *keysError when they cannot be fetched.
 func (b *batch) collectKeys(source []byte) ([]string, error) {
 	var keys []string
 	seen := map[string]bool{}
@@ -125,7 +158,20 @@ func (b *batch) collectKeys(source []byte) ([]string, error) {
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: batch keys: %v", ErrBadData, err)
+		return nil, b.keysError("cannot be read: "+err.Error(), fmt.Sprintf("batch keys in %s' answer: %v", b.from, err))
+	}
+	if n, limit := len(keys), b.cfg.MaxKeys; n > limit {
+		return nil, b.keysError(fmt.Sprintf("holds %d distinct keys, over batch.max_keys %d", n, limit),
+			fmt.Sprintf("%d distinct keys in %s' answer, over batch.max_keys %d", n, b.from, limit))
+	}
+	for _, k := range keys {
+		switch {
+		case k == "":
+			return nil, b.keysError("holds an empty key", fmt.Sprintf("an empty key in %s' answer", b.from))
+		case strings.Contains(k, b.cfg.Separator):
+			return nil, b.keysError(fmt.Sprintf("holds key %.100q, which contains the separator %q", k, b.cfg.Separator),
+				fmt.Sprintf("key %.100q in %s' answer contains the separator %q", k, b.from, b.cfg.Separator))
+		}
 	}
 	return keys, nil
 }
@@ -197,14 +243,26 @@ func (b *batch) fetch(ctx context.Context, cl *call, base *upstream.Request, key
 	if err := g.Wait(); err != nil {
 		return nil, len(chunks), err
 	}
-	objects, err := b.index(len(keys), bodies)
+	objects, err := b.index(chunks, bodies)
 	return objects, len(chunks), err
 }
 
-// index maps each key to the object fetched for it.
-func (b *batch) index(n int, bodies [][]byte) (map[string][]byte, error) {
+// index maps each key to the object fetched for it: the first object for
+// it in the answer to the request that asked for it. Objects for keys not
+// asked for in that request, and later duplicates, are ignored.
+func (b *batch) index(chunks [][]string, bodies [][]byte) (map[string][]byte, error) {
+	n := 0
+	for _, c := range chunks {
+		n += len(c)
+	}
+	asked := make(map[string]int, n) // key -> the chunk asking for it
+	for i, c := range chunks {
+		for _, k := range c {
+			asked[k] = i
+		}
+	}
 	objects := make(map[string][]byte, n)
-	for _, body := range bodies {
+	for i, body := range bodies {
 		err := collect(body, b.items, func(obj []byte) error {
 			var key []byte
 			if err := collect(obj, b.keyField, func(leaf []byte) error { key = leaf; return nil }); err != nil {
@@ -217,7 +275,11 @@ func (b *batch) index(n int, bodies [][]byte) (map[string][]byte, error) {
 			if err != nil {
 				return err
 			}
-			objects[k] = obj
+			if c, ok := asked[k]; ok && c == i {
+				if _, dup := objects[k]; !dup {
+					objects[k] = obj
+				}
+			}
 			return nil
 		})
 		if err != nil {

@@ -71,16 +71,31 @@ type CacheConfig struct {
 // call's result, fetches them with one request per chunk of MaxBatch keys,
 // and stitches each fetched object back next to its key. A batch call is not
 // a part of the response itself: its results appear where they are stitched.
+//
+// The keys come from an upstream, so they are checked before anything is
+// fetched (or looked up in the cache). The batch call fails, as bad data
+// from the call holding the keys (a *DataError naming that call and its
+// upstream, matching ErrBadData: a 502), when the answer holds more than
+// MaxKeys distinct keys, an empty key, or a key containing Separator:
+// joined, such a key would reach the upstream as several ids or none. Keys
+// are not percent-encoded instead, since an upstream splitting Param at
+// Separator would not decode them.
+//
+// In the batch response, the first object for a key wins and later
+// duplicates are ignored; an object for a key the request did not ask for
+// is ignored too (it is neither stitched nor cached).
 type BatchConfig struct {
 	// Keys is the key path to collect, starting with the call that holds
-	// them, e.g. "orders[].items[].product_id". Keys are deduplicated.
+	// them, e.g. "orders[].items[].product_id". Keys are deduplicated;
+	// numbers and strings with the same text are the same key.
 	// Required.
 	Keys string `yaml:"keys"`
 	// Stitch is where each fetched object goes, starting with the same call,
 	// e.g. "orders[].items[].product". Everything before its last member must
 	// be a prefix of Keys: the object is set beside the key it was fetched
-	// for (an array of objects when the rest of Keys walks an array). A key
-	// with no object stitches as null and is reported. Required.
+	// for (an array of objects when the rest of Keys walks an array), and
+	// replaces any member of that name already there. A key with no object
+	// stitches as null and is reported. Required.
 	Stitch string `yaml:"stitch"`
 	// Param is the query parameter that carries the keys; default "ids".
 	Param string `yaml:"param"`
@@ -88,6 +103,10 @@ type BatchConfig struct {
 	Separator string `yaml:"separator"`
 	// MaxBatch is the most keys in one request; default 100.
 	MaxBatch int `yaml:"max_batch"`
+	// MaxKeys is the most distinct keys one call may fetch, across all its
+	// requests; beyond it the call fails without fetching anything.
+	// Default 1000 (10 requests at the default MaxBatch).
+	MaxKeys int `yaml:"max_keys"`
 	// Concurrency is how many chunk requests run at once; default 4.
 	Concurrency int `yaml:"concurrency"`
 	// Items is the path inside the batch response to the array of objects,
@@ -107,6 +126,9 @@ func (b BatchConfig) withDefaults() BatchConfig {
 	}
 	if b.MaxBatch == 0 {
 		b.MaxBatch = 100
+	}
+	if b.MaxKeys == 0 {
+		b.MaxKeys = 1000
 	}
 	if b.Concurrency == 0 {
 		b.Concurrency = 4

@@ -104,6 +104,12 @@ func kind(raw []byte) byte {
 
 // eachElem calls fn with each element of a raw JSON array.
 func eachElem(arr []byte, fn func(elem []byte) error) error {
+	return eachElemAt(arr, func(start, end int) error { return fn(arr[start:end]) })
+}
+
+// eachElemAt calls fn with where each element of a raw JSON array starts
+// and ends, so that a caller can copy the bytes between elements verbatim.
+func eachElemAt(arr []byte, fn func(start, end int) error) error {
 	i := skipSpace(arr, 1)
 	if i < len(arr) && arr[i] == ']' {
 		return nil
@@ -114,7 +120,7 @@ func eachElem(arr []byte, fn func(elem []byte) error) error {
 		if err != nil {
 			return err
 		}
-		if err := fn(arr[i:end]); err != nil {
+		if err := fn(i, end); err != nil {
 			return err
 		}
 		i = skipSpace(arr, end)
@@ -132,12 +138,21 @@ func eachElem(arr []byte, fn func(elem []byte) error) error {
 // eachMember calls fn with each key (still quoted) and value of a raw JSON
 // object, in document order.
 func eachMember(obj []byte, fn func(key, val []byte) error) error {
+	return eachMemberAt(obj, func(key []byte, start, end int) error { return fn(key, obj[start:end]) })
+}
+
+// eachMemberAt calls fn with each key (still quoted) of a raw JSON object
+// and where its value starts and ends, in document order.
+func eachMemberAt(obj []byte, fn func(key []byte, start, end int) error) error {
 	i := skipSpace(obj, 1)
 	if i < len(obj) && obj[i] == '}' {
 		return nil
 	}
 	for i < len(obj) {
 		i = skipSpace(obj, i)
+		if i >= len(obj) || obj[i] != '"' {
+			return errMalformed
+		}
 		kend, err := skipString(obj, i)
 		if err != nil {
 			return err
@@ -152,7 +167,7 @@ func eachMember(obj []byte, fn func(key, val []byte) error) error {
 		if err != nil {
 			return err
 		}
-		if err := fn(key, obj[i:vend]); err != nil {
+		if err := fn(key, i, vend); err != nil {
 			return err
 		}
 		i = skipSpace(obj, vend)
@@ -180,17 +195,17 @@ func keyIs(quoted []byte, name string) bool {
 }
 
 // field returns the raw value of the named member of obj, or nil when obj is
-// not an object or has no such member.
+// not an object or has no such member. When the name occurs more than once
+// the last occurrence wins, as in encoding/json (and JavaScript): the value
+// a client decoding the document would see.
 func field(obj []byte, name string) []byte {
 	if kind(obj) != '{' {
 		return nil
 	}
 	var found []byte
-	errStop := errors.New("stop")
 	_ = eachMember(obj, func(key, val []byte) error {
 		if keyIs(key, name) {
 			found = val
-			return errStop
 		}
 		return nil
 	})
@@ -216,38 +231,35 @@ func scalarText(raw []byte) (string, error) {
 	}
 }
 
-// setMember returns a copy of obj with member name set to val (replacing it
-// in place, or appending it).
+// setMember appends to dst a copy of the object obj with member name set to
+// val: every occurrence of name gets val (so that a parser keeping the first
+// duplicate and one keeping the last agree), or, when there is none, the
+// member is added after the last one. All other bytes, white space
+// included, are copied unchanged.
 func setMember(dst, obj []byte, name string, val []byte) ([]byte, error) {
-	dst = append(dst, '{')
-	n, replaced := 0, false
-	err := eachMember(obj, func(key, v []byte) error {
-		if n > 0 {
-			dst = append(dst, ',')
+	from, end := 0, -1 // from: copied up to here; end: just past the last value
+	err := eachMemberAt(obj, func(key []byte, start, stop int) error {
+		if keyIs(key, name) {
+			dst = append(append(dst, obj[from:start]...), val...)
+			from = stop
 		}
-		n++
-		dst = append(dst, key...)
-		dst = append(dst, ':')
-		if !replaced && keyIs(key, name) {
-			replaced = true
-			dst = append(dst, val...)
-			return nil
-		}
-		dst = append(dst, v...)
+		end = stop
 		return nil
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
+	case from > 0: // replaced
+		return append(dst, obj[from:]...), nil
+	case end < 0: // an empty object: the member goes right after '{'
+		dst = append(dst, '{')
+		end = 1
+	default:
+		dst = append(append(dst, obj[:end]...), ',')
 	}
-	if !replaced {
-		if n > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendQuoted(dst, name)
-		dst = append(dst, ':')
-		dst = append(dst, val...)
-	}
-	return append(dst, '}'), nil
+	dst = append(appendQuoted(dst, name), ':')
+	dst = append(dst, val...)
+	return append(dst, obj[end:]...), nil
 }
 
 func appendQuoted(dst []byte, s string) []byte {

@@ -47,7 +47,7 @@ func TestSetMember(t *testing.T) {
 	tests := []struct{ obj, name, val, want string }{
 		{`{}`, "p", `1`, `{"p":1}`},
 		{`{"a":1}`, "p", `{"x":2}`, `{"a":1,"p":{"x":2}}`},
-		{`{"p":0, "a":1}`, "p", `null`, `{"p":null,"a":1}`},
+		{`{"p":0, "a":1}`, "p", `null`, `{"p":null, "a":1}`}, // white space kept
 	}
 	for _, tt := range tests {
 		got, err := setMember(nil, []byte(tt.obj), tt.name, []byte(tt.val))

@@ -86,7 +86,8 @@ func iterates(segs []segment) bool {
 }
 
 // collect calls fn with every value that segs reaches from raw. Missing
-// members and nulls reach nothing; a value of the wrong type is an error.
+// members and nulls reach nothing; a value of the wrong type is an error. Of
+// a member named more than once, the last is followed (see field).
 func collect(raw []byte, segs []segment, fn func(leaf []byte) error) error {
 	raw = trimValue(raw)
 	if len(segs) == 0 {
@@ -114,50 +115,63 @@ func collect(raw []byte, segs []segment, fn func(leaf []byte) error) error {
 	}
 }
 
-// rewrite returns raw with every object that segs reaches replaced by
-// fn(object). Everything off the path is copied unchanged.
+// rewrite appends to dst raw with every object that segs reaches replaced
+// by fn(object). Every other byte, white space included, is copied
+// unchanged. Like collect, it follows the last occurrence of a member named
+// more than once, the one a client decoding the document sees; values of
+// the wrong type are copied as they are.
 func rewrite(dst, raw []byte, segs []segment, fn func(dst, obj []byte) ([]byte, error)) ([]byte, error) {
-	raw = trimValue(raw)
+	start, end := skipSpace(raw, 0), len(raw)
+	for end > start && isSpace(raw[end-1]) {
+		end--
+	}
+	dst = append(dst, raw[:start]...)
+	dst, err := rewriteValue(dst, raw[start:end], segs, fn)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, raw[end:]...), nil
+}
+
+// rewriteValue is rewrite of a value without surrounding white space.
+func rewriteValue(dst, raw []byte, segs []segment, fn func(dst, obj []byte) ([]byte, error)) ([]byte, error) {
 	k := kind(raw)
-	if len(segs) == 0 {
-		if k != '{' {
+	switch {
+	case len(segs) == 0 && k == '{':
+		return fn(dst, raw)
+	case len(segs) == 0:
+		return append(dst, raw...), nil
+	case segs[0].iter && k == '[':
+		from := 0
+		err := eachElemAt(raw, func(start, end int) error {
+			var err error
+			dst, err = rewriteValue(append(dst, raw[from:start]...), raw[start:end], segs[1:], fn)
+			from = end
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		return append(dst, raw[from:]...), nil
+	case !segs[0].iter && k == '{':
+		start, end := -1, -1
+		err := eachMemberAt(raw, func(key []byte, s, e int) error {
+			if keyIs(key, segs[0].name) {
+				start, end = s, e
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if start < 0 {
 			return append(dst, raw...), nil
 		}
-		return fn(dst, raw)
-	}
-	s := segs[0]
-	switch {
-	case s.iter && k == '[':
-		dst = append(dst, '[')
-		n := 0
-		err := eachElem(raw, func(elem []byte) error {
-			if n > 0 {
-				dst = append(dst, ',')
-			}
-			n++
-			var err error
-			dst, err = rewrite(dst, elem, segs[1:], fn)
-			return err
-		})
-		return append(dst, ']'), err
-	case !s.iter && k == '{':
-		dst = append(dst, '{')
-		n := 0
-		err := eachMember(raw, func(key, val []byte) error {
-			if n > 0 {
-				dst = append(dst, ',')
-			}
-			n++
-			dst = append(append(dst, key...), ':')
-			if !keyIs(key, s.name) {
-				dst = append(dst, val...)
-				return nil
-			}
-			var err error
-			dst, err = rewrite(dst, val, segs[1:], fn)
-			return err
-		})
-		return append(dst, '}'), err
+		dst, err = rewriteValue(append(dst, raw[:start]...), raw[start:end], segs[1:], fn)
+		if err != nil {
+			return nil, err
+		}
+		return append(dst, raw[end:]...), nil
 	default:
 		return append(dst, raw...), nil
 	}

@@ -206,12 +206,34 @@ func (c *compiler) compilePath(cl *call) {
 		return
 	}
 	t, err := parseTemplate(cl.Path)
+	if err == nil {
+		err = checkPathEscapes(t)
+	}
 	if err != nil {
 		c.errf(c.field(cl, "path"), "%v", err)
 		return
 	}
 	cl.path = t
 	c.checkRefs(cl, "path", t)
+}
+
+// checkPathEscapes refuses a path template whose literal text holds a '%'
+// not followed by two hex digits: a value rendered after it could complete
+// the escape ("/files/%2{x}" with x = "e" makes "%2e", a dot segment).
+func checkPathEscapes(t *template) error {
+	hex := func(b byte) bool { return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F' }
+	for _, lit := range t.lits {
+		for i := 0; i < len(lit); i++ {
+			if lit[i] != '%' {
+				continue
+			}
+			if i+2 >= len(lit) || !hex(lit[i+1]) || !hex(lit[i+2]) {
+				return fmt.Errorf("%q: %% must start an escape of two hex digits (write %%25 for a literal %%)", t.text)
+			}
+			i += 2
+		}
+	}
+	return nil
 }
 
 func (c *compiler) compileQuery(cl *call) {

@@ -107,3 +107,15 @@ func TestCompileDerivesDependencies(t *testing.T) {
 		}
 	}
 }
+
+func TestPathEscapesMustBeComplete(t *testing.T) {
+	for _, p := range []string{"/files/%2{x}", "/a%", "/a%zz/{x}", "/a/%4"} {
+		_, err := Compile([]CallConfig{{Name: "c", Upstream: "u", Path: p}}, Env{Field: "r", Params: []string{"x"}, Stack: upstream.Static(map[string]upstream.Fetch{"u": nil})})
+		if err == nil || !strings.Contains(err.Error(), "must start an escape of two hex digits") {
+			t.Errorf("Compile(path %q) = %v, want the broken escape refused", p, err)
+		}
+	}
+	if _, err := Compile([]CallConfig{{Name: "c", Upstream: "u", Path: "/a%2Fb/{x}"}}, Env{Field: "r", Params: []string{"x"}, Stack: upstream.Static(map[string]upstream.Fetch{"u": nil})}); err != nil {
+		t.Errorf("a complete escape was refused: %v", err)
+	}
+}

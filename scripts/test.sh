@@ -14,13 +14,28 @@
 # cores, later runs none. BRAID_JAEGER_BIN, if set, names a binary to use
 # instead; the script exports it for the tests.
 #
-#   bash scripts/test.sh            # everything
-#   bash scripts/test.sh ./routes/  # just some packages (services still checked;
-#                                   # Jaeger is built only when e2e tests run)
+# It also fails when go.mod/go.sum are not tidy (go mod tidy -diff shows
+# what would change). After the tests it fuzzes briefly, without the race
+# detector: every fuzz target (each `func FuzzX` in a _test.go file, found
+# by grep, so new ones join by themselves) of the packages asked for, or of
+# all packages for ./..., one `go test -fuzz` at a time (Go fuzzes one
+# target per package per run). Each gets -fuzztime 10s, or less when there
+# are so many targets that the total would exceed BRAID_FUZZ_BUDGET seconds
+# (default 60; 0 skips fuzzing); each run also builds an instrumented test
+# binary first. Fuzzing starts from the seed corpora committed under each
+# package's testdata/fuzz/<FuzzX>/; an input that fails is written there
+# and the script stops.
+#
+#   bash scripts/test.sh              # everything
+#   bash scripts/test.sh ./routes/    # just some packages and their fuzz targets
+#                                     # (services still checked; Jaeger is built
+#                                     # only when e2e tests run)
+#   BRAID_FUZZ_BUDGET=0 bash scripts/test.sh   # no fuzzing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PG_HOST=127.0.0.1 PG_PORT=5432 REDIS_HOST=127.0.0.1 REDIS_PORT=6379
+FUZZ_BUDGET=${BRAID_FUZZ_BUDGET:-60} FUZZ_MAX_EACH=10
 
 say() { printf 'test.sh: %s\n' "$*" >&2; }
 
@@ -81,18 +96,79 @@ ensure_jaeger() {
   export BRAID_JAEGER_BIN=$bin
 }
 
+check_tidy() {
+  say "go mod tidy -diff"
+  local diff
+  if ! diff=$(go mod tidy -diff 2>&1); then
+    say "go.mod/go.sum are not tidy: run go mod tidy and commit the result. It would change:"
+    printf '%s\n' "$diff" >&2
+    exit 1
+  fi
+}
+
+# asked DIR: whether the package in DIR (e.g. ./aggregate) is among pkgs.
+asked() {
+  local dir=${1#./} p
+  for p in "${pkgs[@]}"; do
+    p=${p#./}; p=${p%/}
+    case $p in
+      ...) return 0 ;;
+      */...) [[ $dir == "${p%/...}" || $dir == "${p%/...}"/* ]] && return 0 ;;
+      *) [[ $dir == "$p" ]] && return 0 ;;
+    esac
+  done
+  return 1
+}
+
+# fuzz_targets prints "DIR NAME" for each fuzz target of the packages asked
+# for, in a stable order.
+fuzz_targets() {
+  local file
+  grep -rlE --include='*_test.go' --exclude-dir=testdata --exclude-dir=tools '^func Fuzz[A-Za-z0-9_]*\(' . | sort |
+    while read -r file; do
+      asked "$(dirname "$file")" || continue
+      grep -oE '^func Fuzz[A-Za-z0-9_]*' "$file" | sed "s|^func |$(dirname "$file") |"
+    done
+}
+
+run_fuzz() {
+  local targets t each dir name
+  mapfile -t targets < <(fuzz_targets)
+  [ ${#targets[@]} -gt 0 ] || return 0
+  if [ "$FUZZ_BUDGET" -le 0 ]; then say "fuzzing skipped (BRAID_FUZZ_BUDGET=0)"; return 0; fi
+  each=$((FUZZ_BUDGET / ${#targets[@]}))
+  each=$((each > FUZZ_MAX_EACH ? FUZZ_MAX_EACH : each < 1 ? 1 : each))
+  say "fuzzing ${#targets[@]} targets, ${each}s each"
+  for t in "${targets[@]}"; do
+    read -r dir name <<<"$t"
+    say "go test -run '^\$' -fuzz '^$name\$' -fuzztime ${each}s $dir/"
+    go test -run '^$' -fuzz "^$name\$" -fuzztime "${each}s" "$dir/"
+  done
+}
+
 ensure_postgres
 ensure_redis
 
-say "gofmt"
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
-if [ -n "$unformatted" ]; then say "gofmt would change:"; echo "$unformatted" >&2; exit 1; fi
+check_gofmt() { # every Go file of the work tree, tracked or new, that exists
+  say "gofmt"
+  local files unformatted
+  files=$( { git ls-files -co --exclude-standard '*.go' 2>/dev/null || find . -name '*.go'; } |
+    while read -r f; do [ -f "$f" ] && echo "$f"; done)
+  unformatted=$(echo "$files" | xargs -r gofmt -l)
+  if [ -n "$unformatted" ]; then say "gofmt would change:"; echo "$unformatted" >&2; exit 1; fi
+}
+
+check_gofmt
 
 say "go vet ./..."
 go vet ./...
+
+check_tidy
 
 pkgs=("$@")
 [ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
 case " ${pkgs[*]} " in *e2e*|*" ./... "*) ensure_jaeger ;; esac
 say "go test -race -count=1 ${pkgs[*]}"
 go test -race -count=1 -timeout 15m "${pkgs[@]}"
+
+run_fuzz
