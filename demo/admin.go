@@ -42,6 +42,6 @@ func (s *Service) putFaults(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("faults changed", "latency", f.Latency, "error_rate", f.ErrorRate,
-		"error_status", f.errorStatus(), "down", f.Down, "reset", f.Reset)
+		"error_status", f.errorStatus(), "down", f.Down, "reset", f.Reset, "hostile", f.Hostile, "huge_bytes", f.hugeBytes())
 	writeJSON(w, http.StatusOK, f)
 }

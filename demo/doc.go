@@ -9,15 +9,20 @@
 // same bytes on every run and from either store.
 //
 // Every service can be slowed down, made to fail a fraction of its requests
-// (with 500 or another error status), taken down (503 to every request) or
-// made to reset every connection without answering, from flags of cmd/demo
-// (latency, error rate and down only), from the Go API
-// ([Service.SetFaults]) or at run time through the admin endpoints on its
-// own port, which faults never affect:
+// (with 500 or another error status), taken down (503 to every request),
+// made to reset every connection without answering, or made hostile:
+// answering with a body cut short ("truncate"), reset mid-body
+// ("reset_mid_body"), larger than the gateway accepts ("huge"), endless
+// ("endless"), one byte every 100ms ("drip") or not JSON ("garbage"); see
+// [Hostile]. Faults are set from flags of cmd/demo (latency, error rate and
+// down only), from the Go API ([Service.SetFaults]) or at run time through
+// the admin endpoints on its own port, which faults never affect:
 //
 //	GET  /_demo/faults   current faults, e.g.
-//	                     {"latency":"50ms","error_rate":0.2,"error_status":500,"down":false,"reset":false}
+//	                     {"latency":"50ms","error_rate":0.2,"error_status":500,"down":false,
+//	                      "reset":false,"hostile":"","huge_bytes":9437184}
 //	PUT  /_demo/faults   update any subset of those fields, e.g. {"reset":true}
+//	                     or {"hostile":"drip"}; {"hostile":""} ends it
 //	GET  /_demo/stats    requests served, total and per route pattern
 //	POST /_demo/reset    zero the counters and clear the faults
 //

@@ -16,9 +16,10 @@ import (
 // Faults are the failures a service injects into its non-admin requests.
 // The zero value injects none. In JSON the latency is a Go duration string:
 //
-//	{"latency":"50ms","error_rate":0.2,"error_status":500,"down":false,"reset":false}
+//	{"latency":"50ms","error_rate":0.2,"error_status":500,"down":false,"reset":false,"hostile":"","huge_bytes":9437184}
 //
-// A request meets them in this order: Reset, Down, Latency, then ErrorRate.
+// A request meets them in this order: Reset, Down, Latency, ErrorRate,
+// then Hostile.
 type Faults struct {
 	// Latency is added before every answer; a cancelled request stops
 	// waiting early. Zero adds none.
@@ -39,10 +40,18 @@ type Faults struct {
 	// A connection that cannot be hijacked (HTTP/2) has its stream
 	// aborted instead.
 	Reset bool
+	// Hostile answers every request the faults above let through in a
+	// way that breaks the HTTP or JSON contract: a body cut short, reset
+	// mid-body, too large, endless, dripping or not JSON (see Hostile).
+	// "" answers normally.
+	Hostile Hostile
+	// HugeBytes is the size of a HostileHuge body, from 2 bytes to 1 GiB.
+	// Zero means 9 MiB, and decoding JSON stores 9 MiB as zero.
+	HugeBytes int
 }
 
 // faultsExample is a complete Faults object, quoted in decoding errors.
-const faultsExample = `{"latency":"50ms","error_rate":0.2,"error_status":500,"down":false,"reset":false}`
+const faultsExample = `{"latency":"50ms","error_rate":0.2,"error_status":500,"down":false,"reset":false,"hostile":"","huge_bytes":9437184}`
 
 // defaultErrorStatus is the status of injected failures when
 // Faults.ErrorStatus is zero.
@@ -55,6 +64,8 @@ type faultsJSON struct {
 	ErrorStatus int     `json:"error_status"`
 	Down        bool    `json:"down"`
 	Reset       bool    `json:"reset"`
+	Hostile     Hostile `json:"hostile"`
+	HugeBytes   int     `json:"huge_bytes"`
 }
 
 // faultsPatch is the wire form of a partial update: absent fields are nil.
@@ -64,6 +75,8 @@ type faultsPatch struct {
 	ErrorStatus *int     `json:"error_status"`
 	Down        *bool    `json:"down"`
 	Reset       *bool    `json:"reset"`
+	Hostile     *Hostile `json:"hostile"`
+	HugeBytes   *int     `json:"huge_bytes"`
 }
 
 // Validate reports the first field that is out of range, by its JSON name.
@@ -77,6 +90,12 @@ func (f Faults) Validate() error {
 	if f.ErrorStatus != 0 && (f.ErrorStatus < 400 || f.ErrorStatus > 599) {
 		return fmt.Errorf("error_status: must be an HTTP error status from 400 to 599, got %d", f.ErrorStatus)
 	}
+	if err := f.Hostile.validate(); err != nil {
+		return err
+	}
+	if f.HugeBytes != 0 && (f.HugeBytes < 2 || f.HugeBytes > maxHugeBytes) {
+		return fmt.Errorf("huge_bytes: must be from 2 to %d, got %d", maxHugeBytes, f.HugeBytes)
+	}
 	return nil
 }
 
@@ -89,7 +108,7 @@ func (f Faults) errorStatus() int {
 }
 
 // MarshalJSON encodes the faults in their wire form, with the error status
-// in effect (500 for a zero ErrorStatus).
+// and huge body size in effect (500 and 9 MiB for zero fields).
 func (f Faults) MarshalJSON() ([]byte, error) {
 	return json.Marshal(faultsJSON{
 		Latency:     f.Latency.String(),
@@ -97,6 +116,8 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		ErrorStatus: f.errorStatus(),
 		Down:        f.Down,
 		Reset:       f.Reset,
+		Hostile:     f.Hostile,
+		HugeBytes:   f.hugeBytes(),
 	})
 }
 
@@ -139,6 +160,15 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	}
 	if p.Reset != nil {
 		next.Reset = *p.Reset
+	}
+	if p.Hostile != nil {
+		next.Hostile = *p.Hostile
+	}
+	if p.HugeBytes != nil {
+		next.HugeBytes = *p.HugeBytes
+		if next.HugeBytes == defaultHugeBytes {
+			next.HugeBytes = 0
+		}
 	}
 	if err := next.Validate(); err != nil {
 		return err

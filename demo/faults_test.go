@@ -13,7 +13,7 @@ import (
 
 func TestFaultsJSON(t *testing.T) {
 	b, err := json.Marshal(Faults{Latency: 50 * time.Millisecond, ErrorRate: 0.2})
-	if want := `{"latency":"50ms","error_rate":0.2,"error_status":500,"down":false,"reset":false}`; err != nil || string(b) != want {
+	if want := `{"latency":"50ms","error_rate":0.2,"error_status":500,"down":false,"reset":false,"hostile":"","huge_bytes":9437184}`; err != nil || string(b) != want {
 		t.Fatalf("Marshal = %s, %v; want %s", b, err, want)
 	}
 	f := Faults{Latency: time.Second, ErrorRate: 0.5}
@@ -41,6 +41,8 @@ func TestFaultsJSONRoundTrip(t *testing.T) {
 		{ErrorRate: 1, ErrorStatus: 429, Down: true},
 		{Reset: true},
 		{Latency: time.Millisecond, ErrorRate: 0.25, ErrorStatus: 599, Down: true, Reset: true},
+		{Hostile: HostileDrip},
+		{Hostile: HostileHuge, HugeBytes: 7 << 20},
 	} {
 		b, err := json.Marshal(f)
 		if err != nil {
@@ -84,6 +86,11 @@ func TestPutFaults(t *testing.T) {
 		{`not json`, "JSON"},
 		{``, "JSON"},
 		{`{"down":false} {}`, "more data"},
+		{`{"hostile":"explode"}`, "hostile"},
+		{`{"hostile":"Truncate"}`, "reset_mid_body"}, // the message lists the modes
+		{`{"hostile":true}`, "hostile"},
+		{`{"huge_bytes":1}`, "huge_bytes"},
+		{`{"huge_bytes":2147483648}`, "huge_bytes"},
 	} {
 		wantError(t, do(t, s, http.MethodPut, "/_demo/faults", tc.body), http.StatusBadRequest, tc.mention)
 	}
@@ -97,7 +104,7 @@ func TestPutFaults(t *testing.T) {
 
 func TestSetFaultsValidates(t *testing.T) {
 	s := newTestService(t, "users", ServiceOptions{})
-	for _, f := range []Faults{{Latency: -time.Second}, {ErrorRate: 1.01}, {ErrorRate: math.NaN()}, {ErrorStatus: 399}, {ErrorStatus: 200}, {ErrorStatus: 600}} {
+	for _, f := range []Faults{{Latency: -time.Second}, {ErrorRate: 1.01}, {ErrorRate: math.NaN()}, {ErrorStatus: 399}, {ErrorStatus: 200}, {ErrorStatus: 600}, {Hostile: "boom"}, {HugeBytes: -1}, {HugeBytes: 1 << 31}} {
 		if err := s.SetFaults(f); err == nil {
 			t.Errorf("SetFaults(%+v) accepted", f)
 		}

@@ -108,8 +108,8 @@ func (s *Service) Name() string { return s.name }
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // instrument counts a non-admin request, then injects the current faults
-// (a connection reset, 503 when down, latency, an error at the error rate),
-// then runs h if no fault answered the request. count is nil for requests
+// (a connection reset, 503 when down, latency, an error at the error rate,
+// a hostile answer), then runs h if no fault answered the request. count is nil for requests
 // that match no route; they count only towards the total.
 func (s *Service) instrument(count *atomic.Int64, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -143,6 +143,12 @@ func (s *Service) instrument(count *atomic.Int64, h http.Handler) http.Handler {
 			markFault(r, "error")
 			s.logger.Debug("injected failure", "path", r.URL.Path)
 			writeError(w, f.errorStatus(), "injected failure")
+			return
+		}
+		if f.Hostile != "" {
+			markFault(r, string(f.Hostile))
+			s.logger.Debug("injected hostile answer", "mode", f.Hostile, "path", r.URL.Path)
+			s.answerHostile(w, r, f, h)
 			return
 		}
 		h.ServeHTTP(w, r)
