@@ -71,6 +71,9 @@ func classify(err error) apiError {
 	case errors.As(err, &rej) && errors.Is(err, breaker.ErrOpen):
 		e.Status, e.Code, e.RetryAfter = http.StatusServiceUnavailable, "circuit_open", max(rej.RetryAfter, time.Second)
 		what = who + " is failing; calls to it are paused (circuit breaker open)"
+	case errors.Is(err, upstream.ErrMemoryBudget):
+		e.Status, e.Code, e.RetryAfter = http.StatusServiceUnavailable, "overloaded", time.Second
+		what = "the gateway holds too many upstream response bytes to take " + who + "'s answer"
 	case errors.As(err, &rej):
 		e.Status, e.Code, e.RetryAfter = http.StatusServiceUnavailable, "overloaded", time.Second
 		what = who + " has too many calls in flight"

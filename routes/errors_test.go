@@ -32,6 +32,8 @@ func TestClassifyRejections(t *testing.T) {
 			wantStatus: 503, wantCode: "circuit_open", wantRetryAfter: "1"},
 		{name: "bulkhead full", err: callErr(&upstream.RejectedError{Err: upstream.ErrBulkheadFull}),
 			wantStatus: 503, wantCode: "overloaded", wantRetryAfter: "1"},
+		{name: "memory budget exhausted", err: callErr(&upstream.RejectedError{Err: upstream.ErrMemoryBudget}),
+			wantStatus: 503, wantCode: "overloaded", wantRetryAfter: "1"},
 		{name: "upstream 503 has no Retry-After of ours", err: callErr(&upstream.StatusError{Status: 503}),
 			wantStatus: 503, wantCode: "upstream_unavailable"},
 		{name: "dependency on an open breaker", err: &aggregate.CallError{Call: "orders", Upstream: "orders",

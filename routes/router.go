@@ -270,7 +270,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, classify(err))
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.route.timeout-reserve(h.route.timeout))
+	// Upstream bodies stay counted against the memory budget until the
+	// answer built from them has been written.
+	ctx, release := upstream.HoldMemory(r.Context())
+	defer release()
+	ctx, cancel := context.WithTimeout(ctx, h.route.timeout-reserve(h.route.timeout))
 	defer cancel()
 	res, err := h.route.plan.Execute(ctx, params)
 	if err != nil {

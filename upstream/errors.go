@@ -72,10 +72,12 @@ func (e *StatusError) Unwrap() error {
 	return nil
 }
 
-// RejectedError is a call that the gateway refused to make to protect the
-// upstream or itself: the circuit breaker is open (Err matches
-// breaker.ErrOpen) or the bulkhead is full (ErrBulkheadFull). It also
-// matches ErrUnavailable. The upstream received nothing.
+// RejectedError is a call that the gateway refused to make, or to finish,
+// to protect the upstream or itself: the circuit breaker is open (Err
+// matches breaker.ErrOpen), the bulkhead is full (ErrBulkheadFull), or the
+// memory budget cannot hold the answer (ErrMemoryBudget; refused before the
+// call, or at its headers, in which case the upstream did receive it). It
+// also matches ErrUnavailable.
 type RejectedError struct {
 	// Err is the reason: breaker.ErrOpen or ErrBulkheadFull.
 	Err error
