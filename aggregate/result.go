@@ -12,30 +12,60 @@ import (
 // as the upstream sent it unless a batch join stitches into it; a failed
 // optional call is null.
 func (r *Result) AppendJSON(dst []byte) ([]byte, error) {
-	dst = append(dst, '{')
+	parts, _, err := r.Parts(nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range parts {
+		dst = append(dst, p...)
+	}
+	return dst, nil
+}
+
+// Parts appends to dst the response document that AppendJSON builds, as
+// the byte slices to write one after another without copying them into
+// one buffer, and returns them with their total length. The slices alias
+// the upstream bodies and the plan: write them, do not modify them. Only a
+// call that a batch join stitches into gets a new body.
+func (r *Result) Parts(dst [][]byte) ([][]byte, int, error) {
+	size := 0
+	add := func(b []byte) {
+		dst = append(dst, b)
+		size += len(b)
+	}
+	add(openBrace)
 	n := 0
 	for i, cl := range r.plan.calls {
 		if !cl.output {
 			continue
 		}
 		if n > 0 {
-			dst = append(dst, ',')
+			add(comma)
 		}
 		n++
-		dst = append(dst, cl.key...)
+		add(cl.key)
 		p := r.parts[i]
 		if p.err != nil || len(p.body) == 0 {
-			dst = append(dst, "null"...)
+			add(null)
 			continue
 		}
 		body, err := r.stitched(i)
 		if err != nil {
-			return nil, &CallError{Call: cl.Name, Upstream: cl.Upstream, Err: fmt.Errorf("%w: stitch: %v", ErrBadData, err)}
+			return nil, 0, &CallError{Call: cl.Name, Upstream: cl.Upstream, Err: fmt.Errorf("%w: stitch: %v", ErrBadData, err)}
 		}
-		dst = append(dst, body...)
+		add(body)
 	}
-	return append(dst, '}'), nil
+	add(closeBrace)
+	return dst, size, nil
 }
+
+// The fixed pieces of a response document.
+var (
+	openBrace  = []byte("{")
+	closeBrace = []byte("}")
+	comma      = []byte(",")
+	null       = []byte("null")
+)
 
 // stitched returns call i's body with every batch join into it applied.
 func (r *Result) stitched(i int) ([]byte, error) {

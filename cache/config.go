@@ -149,3 +149,7 @@ func (p Policy) Validate() []error {
 func (p Policy) keep() time.Duration {
 	return max(p.StaleWhileRevalidate, p.StaleIfError, 0)
 }
+
+// L1MaxBytes is the most memory the L1 layer takes under c: l1.max_bytes,
+// or its default when unset.
+func (c Config) L1MaxBytes() int64 { return int64(c.withDefaults().L1.MaxBytes) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -258,10 +259,15 @@ func reserve(timeout time.Duration) time.Duration {
 	return min(timeout/10, maxReserve)
 }
 
-// maxPooledBuffer is the largest response buffer kept for reuse.
-const maxPooledBuffer = 1 << 20
+// writeBufSize is the size of the pooled buffer that gathers a response's
+// small parts (keys, punctuation, small bodies) into few writes; a part at
+// least directWrite long is written as it is, never copied.
+const (
+	writeBufSize = 16 << 10
+	directWrite  = 4 << 10
+)
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, writeBufSize); return &b }}
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -281,18 +287,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= maxPooledBuffer { // do not pin one huge response's memory
-			bufPool.Put(bp)
-		}
-	}()
-	body, err := res.AppendJSON((*bp)[:0])
+	var partsArr [24][]byte
+	parts, size, err := res.Parts(partsArr[:0])
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	*bp = body
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	if d := res.Degraded(); len(d) > 0 {
@@ -311,11 +311,46 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.serverTiming {
 		hdr.Set("Server-Timing", serverTiming(res, time.Since(start)))
 	}
-	hdr.Set("Content-Length", strconv.Itoa(len(body)+1))
+	hdr.Set("Content-Length", strconv.Itoa(size+1))
 	if r.Method == http.MethodHead {
 		return
 	}
-	_, _ = w.Write(append(body, '\n'))
+	writeParts(w, parts)
+}
+
+// writeParts writes a response document's parts and a final newline
+// without assembling them in one buffer: large parts (upstream bodies) go
+// to w as they are, small ones are gathered in a pooled buffer first. It
+// stops at the first write error (the client went away).
+func writeParts(w io.Writer, parts [][]byte) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := (*bp)[:0]
+	flush := func() bool {
+		if len(buf) == 0 {
+			return true
+		}
+		_, err := w.Write(buf)
+		buf = buf[:0]
+		return err == nil
+	}
+	for _, p := range parts {
+		if len(p) >= directWrite {
+			if !flush() {
+				return
+			}
+			if _, err := w.Write(p); err != nil {
+				return
+			}
+			continue
+		}
+		if len(buf)+len(p) > cap(buf) && !flush() {
+			return
+		}
+		buf = append(buf, p...)
+	}
+	buf = append(buf, '\n')
+	flush()
 }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {

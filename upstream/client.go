@@ -255,8 +255,13 @@ func readLimited(r io.Reader, size, limit int64) ([]byte, error) {
 	b := make([]byte, 0, capacity)
 	r = io.LimitReader(r, limit+1)
 	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+		if len(b) == cap(b) && int64(cap(b)) <= limit {
+			// Double, up to the one byte past the limit that tells a
+			// body too large: a body of unknown length costs at most
+			// about twice its size in copies, not append's 1.25x steps.
+			grown := make([]byte, len(b), min(2*int64(cap(b)), limit+1))
+			copy(grown, b)
+			b = grown
 		}
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]

@@ -72,6 +72,15 @@ type serverConfig struct {
 	// part). Default 0 means 256MiB; -1 turns the bound off. See
 	// upstream.SetOptions.MemoryBudget.
 	MaxInflightResponseBytes cache.ByteSize `yaml:"max_inflight_response_bytes"`
+	// MemoryLimit is the Go runtime's soft memory limit
+	// (runtime/debug.SetMemoryLimit): past it the garbage collector runs
+	// harder instead of letting the heap double, so that the bytes the
+	// budgets admit are about what the process takes. Default 0 means
+	// automatic: max_inflight_response_bytes + cache.l1.max_bytes + 128MiB
+	// of head room, unless $GOMEMLIMIT is set (then it rules); -1 leaves
+	// the runtime's setting alone. It is soft: the process may exceed it
+	// rather than stall.
+	MemoryLimit cache.ByteSize `yaml:"memory_limit"`
 }
 
 // defaultDrainDelay is server.drain_delay's default.
@@ -142,6 +151,9 @@ func (s serverConfig) Validate() error {
 	}
 	if s.MaxBodyBytes < 0 {
 		bad("max_body_bytes", "must not be negative")
+	}
+	if s.MemoryLimit < -1 {
+		bad("memory_limit", "%d: write a size such as 512MiB, 0 for automatic or -1 to leave the Go runtime's limit alone", int64(s.MemoryLimit))
 	}
 	if s.MaxInflightResponseBytes < -1 {
 		bad("max_inflight_response_bytes", "%d: write a size such as 256MiB, 0 for the default (256MiB) or -1 for no bound", int64(s.MaxInflightResponseBytes))

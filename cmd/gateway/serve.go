@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -200,6 +201,16 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer) 
 		return err
 	}
 	defer gw.close()
+	limit, why, restore := applyMemoryLimit(gw, lookup)
+	defer restore()
+	log.Info("memory limit", "bytes", limit, "from", why)
+	tctx, stopTrim := context.WithCancel(ctx)
+	var trimDone sync.WaitGroup
+	trimDone.Go(func() {
+		trimMemory(tctx, trimEvery, reclaimable, func() (int64, int64) { m := gw.upstreams.Memory(); return m.InUse, m.Budget }, debug.FreeOSMemory, log)
+	})
+	defer trimDone.Wait()
+	defer stopTrim()
 	sc := gw.cfg.Server
 	pub, err := net.Listen("tcp", sc.Listen)
 	if err != nil {
