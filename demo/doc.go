@@ -28,6 +28,25 @@
 //
 // See [Faults] for what each field does.
 //
+// # Metrics
+//
+// Each service serves GET /metrics (Prometheus text format) on its own
+// port, from a registry of its own, so that services and clusters share a
+// process without sharing a series. Every series has the label service;
+// faults and tracing never touch a scrape:
+//
+//	braid_demo_requests_total             counter   http_route, http_request_method, http_response_status_code
+//	braid_demo_request_duration_seconds   histogram the same labels; injected latency included
+//	braid_demo_fault_active               gauge     mode: latency, error, down, reset or a hostile mode; 1 on
+//	braid_demo_fault_latency_seconds      gauge     the injected latency
+//	braid_demo_fault_error_rate           gauge     the injected error rate
+//
+// The route is the path of the pattern that matched ("/users/{id}"; ""
+// for none), so the series stay few whatever the paths asked for; the
+// status of a request answered by resetting its connection is 0. Requests
+// to the admin endpoints are not observed, and POST /_demo/reset does not
+// reset the metrics.
+//
 // # Tracing
 //
 // Given an [observability.Telemetry] (Options.Telemetry,

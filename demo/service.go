@@ -35,13 +35,14 @@ type ServiceOptions struct {
 }
 
 // Service is one demo service: an http.Handler serving its API, its health
-// check and its admin endpoints, with injectable faults and request
-// counters. It is safe for concurrent use.
+// check, its admin endpoints and its Prometheus metrics, with injectable
+// faults and request counters. It is safe for concurrent use.
 type Service struct {
 	name    string
-	mux     *http.ServeMux
-	handler http.Handler // mux, wrapped in the server middleware when observed
+	mux     *http.ServeMux // the API, /healthz and the admin endpoints
+	handler http.Handler   // mux, wrapped in the server middleware (but for /metrics) when observed
 	logger  *slog.Logger
+	metrics *metrics // served at GET /metrics
 
 	faultsMu sync.Mutex // serialises updates of faults
 	faults   atomic.Pointer[Faults]
@@ -84,14 +85,18 @@ func NewService(name string, store Store, opts ServiceOptions) (*Service, error)
 		byRoute: make(map[string]*atomic.Int64, len(routes)+1),
 	}
 	s.faults.Store(&opts.Faults)
+	s.metrics = newMetrics(name, s.Faults)
 	routes = append(routes, route{"GET /healthz", s.healthz})
 	for _, rt := range routes {
 		s.byRoute[rt.pattern] = new(atomic.Int64)
-		s.mux.Handle(rt.pattern, s.instrument(s.byRoute[rt.pattern], s.endpoint(rt.handle)))
+		s.mux.Handle(rt.pattern, s.metrics.observe(s.instrument(s.byRoute[rt.pattern], s.endpoint(rt.handle))))
 	}
-	s.mux.Handle("/", s.instrument(nil, s.endpoint(noRoute)))
+	s.mux.Handle("/", s.metrics.observe(s.instrument(nil, s.endpoint(noRoute))))
 	s.registerAdmin()
-	s.handler = opts.Telemetry.Server(observability.ServerOptions{Route: routePattern})(s.mux)
+	s.handler = s.mux
+	if opts.Telemetry != nil {
+		s.handler = skipScrapes(s.mux, opts.Telemetry.Server(observability.ServerOptions{Route: routePattern})(s.mux))
+	}
 	return s, nil
 }
 
@@ -104,10 +109,12 @@ type route struct {
 // Name returns the service name.
 func (s *Service) Name() string { return s.name }
 
-// ServeHTTP serves the API, /healthz and /_demo/ admin endpoints.
+// ServeHTTP serves the API, /healthz, the /_demo/ admin endpoints and
+// GET /metrics.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// instrument counts a non-admin request, then injects the current faults
+// instrument counts a non-admin request (in Stats; the metrics observe it
+// from outside, see metrics.observe), then injects the current faults
 // (a connection reset, 503 when down, latency, an error at the error rate,
 // a hostile answer), then runs h if no fault answered the request. count is nil for requests
 // that match no route; they count only towards the total.
@@ -236,7 +243,9 @@ func (s *Service) Stats() Stats {
 	return st
 }
 
-// Reset zeroes the counters and clears the faults.
+// Reset zeroes the counters and clears the faults. The Prometheus
+// metrics keep counting: a counter that went back to zero would read as a
+// restart.
 func (s *Service) Reset() {
 	s.faultsMu.Lock()
 	s.faults.Store(&Faults{})

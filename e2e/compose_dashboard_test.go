@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -11,7 +12,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -21,8 +24,10 @@ import (
 // The Grafana dashboards of deploy/grafana/dashboards: valid JSON on the
 // provisioned datasources, laid out without overlaps, covering what the
 // demo promises (request rate, errors, p50/p95/p99 per route, upstream
-// latency, breakers, cache hit ratio, retries, hedges, degraded parts),
-// and every metric and label in every query exposed by a real gateway.
+// latency, breakers, cache hit ratio, retries, hedges, degraded parts, the
+// demo services' own requests and faults), and every metric and label in
+// every query exposed by a real gateway or real demo services, whichever
+// the query's scrape job scrapes.
 
 // grafanaDashboard is what these checks rely on of a Grafana dashboard.
 type grafanaDashboard struct {
@@ -199,6 +204,8 @@ func TestComposeDashboard(t *testing.T) {
 		"retries":                               {"braid_upstream_retries_total"},
 		"hedges":                                {"braid_upstream_hedges_total"},
 		"degraded responses":                    {"braid_degraded_parts_total"},
+		"demo service requests by status":       {"braid_demo_requests_total", "by (service, http_response_status_code)"},
+		"demo faults switched on":               {"braid_demo_fault_active", "by (service, mode)"},
 	} {
 		if !slices.ContainsFunc(strings.Split(used[want[0]], "\n"), func(e string) bool {
 			return e != "" && !slices.ContainsFunc(want[1:], func(w string) bool { return !strings.Contains(e, w) })
@@ -229,16 +236,22 @@ func TestComposeDashboard(t *testing.T) {
 }
 
 // TestComposeDashboardMetricsExist scrapes a real gateway, started with the
-// compose gateway's environment, after traffic that makes every labelled
+// compose gateway's environment, and the real demo services of the test's
+// own demo process behind it, after traffic that makes every labelled
 // series appear: a dashboard whose optional recommendations call fails
-// (degraded parts, retries, the breaker opening) and repeated requests
-// with caching on (cache events in both layers). Every metric of every
-// dashboard query must then be exposed, every label it groups or filters
-// by must be one of that metric's, and every value it matches exactly
-// must have been seen.
+// (degraded parts, retries, the breaker opening), repeated requests with
+// caching on (cache events in both layers) and a request failed by a
+// fault injected in a demo service. Every metric of every dashboard query
+// must then be exposed by what the query's job scrapes (the gateway or
+// the demo services, by the compose service its targets name; all of them
+// for a query without a job), every label it groups or filters by must be
+// one of that metric's, and every value it matches exactly must have been
+// seen.
 func TestComposeDashboardMetricsExist(t *testing.T) {
 	p := loadCompose(t)
 	dss := grafanaDatasources(t, p)
+	prom, _ := prometheusConfig(t, p)
+	services := ownDemo(t)
 	_, prefix := sharedRedis(t)
 	dead, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -251,7 +264,7 @@ func TestComposeDashboardMetricsExist(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "", // tracing off: no Jaeger here
 		"RECOMMENDATIONS_URL":         "http://" + dead.Addr().String(),
 	}
-	for name, u := range stack.services {
+	for name, u := range services {
 		if name != "recommendations" {
 			local[upper(name)+"_URL"] = u
 		}
@@ -268,14 +281,46 @@ func TestComposeDashboardMetricsExist(t *testing.T) {
 		}
 	}
 
-	series := scrapeSeries(t, admin+"/metrics")
+	// The downstream's own view: a request failed by an injected fault.
+	send(t, "PUT", services["users"]+"/_demo/faults", `{"error_rate":1}`)
+	if resp, body := get(t, services["users"]+"/users/1"); resp.StatusCode != 500 {
+		t.Fatalf("users with error_rate 1: %d %s, want 500", resp.StatusCode, body)
+	}
+
+	// What each compose service Prometheus scrapes exposes, here.
+	scraped := map[string]map[string]map[string][]string{"gateway": scrapeSeries(t, admin+"/metrics"), "demo": {}}
+	for _, u := range services {
+		mergeSeries(scraped["demo"], scrapeSeries(t, u+"/metrics"))
+	}
+	byJob := map[string]string{} // scrape job -> the compose service its targets name
+	for _, sc := range prom.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			for _, target := range st.Targets {
+				host, _, _ := net.SplitHostPort(target)
+				if _, ok := scraped[host]; !ok || (byJob[sc.JobName] != "" && byJob[sc.JobName] != host) {
+					t.Fatalf("prometheus job %s: target %s: want every target of a job on one of %v", sc.JobName, target, slices.Sorted(maps.Keys(scraped)))
+				}
+				byJob[sc.JobName] = host
+			}
+		}
+	}
+	all := map[string]map[string][]string{}
+	for _, s := range scraped {
+		mergeSeries(all, s)
+	}
 	for _, q := range promQueries(t, dss) {
 		sel := parsePromQL(q.expr)
+		series, from := all, "any scrape job"
+		for _, m := range sel.matchers {
+			if m.label == "job" && m.op == "=" {
+				series, from = scraped[byJob[m.value]], "job "+m.value+" (the "+byJob[m.value]+" service)"
+			}
+		}
 		labels := map[string][]string{} // label -> values, over the query's metrics
 		for _, m := range sel.metrics {
 			s, ok := series[m]
 			if !ok {
-				t.Errorf("%s: metric %s is not exposed by the gateway", q.where, m)
+				t.Errorf("%s: metric %s is not exposed by %s", q.where, m, from)
 				continue
 			}
 			for l, vs := range s {
@@ -298,7 +343,40 @@ func TestComposeDashboardMetricsExist(t *testing.T) {
 			}
 			for _, v := range m.exactValues() {
 				if !slices.Contains(vs, v) {
-					t.Errorf("%s: %s%s%q: the gateway never wrote %s %q (saw %v)", q.where, m.label, m.op, m.value, m.label, v, sortedCopy(vs))
+					t.Errorf("%s: %s%s%q: %s never wrote %s %q (saw %v)", q.where, m.label, m.op, m.value, from, m.label, v, sortedCopy(vs))
+				}
+			}
+		}
+	}
+}
+
+// ownDemo starts a demo process of the test's own (see startDemoProcess)
+// and returns its services' URLs. When the test ends it gets SIGTERM and
+// must drain and exit 0.
+func ownDemo(t *testing.T) map[string]string {
+	t.Helper()
+	p, services, err := startDemoProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if code, err := p.stop(syscall.SIGTERM, 30*time.Second); err != nil || code != 0 {
+			t.Errorf("own demo: exit code %d (%v) after SIGTERM, want 0\n%s", code, err, p.logs())
+		}
+	})
+	return services
+}
+
+// mergeSeries adds the series of src, their labels and values, to dst.
+func mergeSeries(dst, src map[string]map[string][]string) {
+	for name, labels := range src {
+		if dst[name] == nil {
+			dst[name] = map[string][]string{}
+		}
+		for l, vs := range labels {
+			for _, v := range vs {
+				if !slices.Contains(dst[name][l], v) {
+					dst[name][l] = append(dst[name][l], v)
 				}
 			}
 		}

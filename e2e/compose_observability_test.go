@@ -130,8 +130,13 @@ func TestComposePrometheus(t *testing.T) {
 
 	gw := composeService(t, p, "gateway")
 	admin := net.JoinHostPort("gateway", portString(portOf(t, "BRAID_ADMIN_LISTEN", composeEnv(gw, "BRAID_ADMIN_LISTEN"))))
+	demoPorts := map[uint32]string{} // container port -> the demo service listening on it
+	for name, addr := range demoAddrs(t) {
+		demoPorts[portOf(t, "demo -"+name+"-addr", addr)] = name
+	}
 	var jobs []string
 	scrapesGateway := false
+	scrapesDemo := map[string]int{} // demo service -> scrape targets naming it
 	for _, sc := range cfg.ScrapeConfigs {
 		if sc.JobName == "" || slices.Contains(jobs, sc.JobName) {
 			t.Errorf("scrape job name %q: empty or repeated", sc.JobName)
@@ -150,11 +155,42 @@ func TestComposePrometheus(t *testing.T) {
 			for _, target := range st.Targets {
 				wantServiceAddr(t, listen, "prometheus job "+sc.JobName+" target", target)
 				scrapesGateway = scrapesGateway || target == admin
+				if host, _, _ := net.SplitHostPort(target); host == "demo" {
+					if name := demoPorts[portOf(t, "prometheus target", target)]; name != "" {
+						scrapesDemo[name]++
+						wantDemoMetrics(t, "prometheus job "+sc.JobName+" target "+target, name, sc.MetricsPath)
+					}
+				}
 			}
 		}
 	}
 	if !scrapesGateway {
 		t.Errorf("no scrape job targets the gateway's admin listener %s", admin)
+	}
+	for port, name := range demoPorts {
+		if n := scrapesDemo[name]; n != 1 {
+			t.Errorf("the demo's %s service (demo:%d) is %d scrape targets, want exactly 1", name, port, n)
+		}
+	}
+}
+
+// wantDemoMetrics fails unless the suite's demo service of the name, the
+// binary a compose target points to, serves at path (default /metrics)
+// Prometheus text whose series are all braid_demo_* and all labelled
+// service=name: the target is the service it is meant to be.
+func wantDemoMetrics(t *testing.T, what, name, path string) {
+	t.Helper()
+	if path == "" {
+		path = "/metrics"
+	}
+	series := scrapeSeries(t, stack.services[name]+path)
+	if len(series) == 0 {
+		t.Errorf("%s: the demo's %s service exposes no series at %s", what, name, path)
+	}
+	for metric, labels := range series {
+		if !strings.HasPrefix(metric, "braid_demo_") || !slices.Equal(labels["service"], []string{name}) {
+			t.Errorf("%s: %s{service=%q}: want braid_demo_* series of the %s service only", what, metric, labels["service"], name)
+		}
 	}
 }
 

@@ -15,6 +15,9 @@
 // caller's traceparent, and every PostgreSQL query a child span; they are
 // exported as service $OTEL_SERVICE_NAME (default braid-demo) and flushed
 // after draining. OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG apply.
+//
+// Each service serves its Prometheus metrics at GET /metrics on its own
+// port (see package demo).
 package main
 
 import (
@@ -92,7 +95,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // telemetry builds the tracer from the standard OTEL_* variables; nil when
 // they configure no tracing, so that an untraced demo does no per-request
-// work for it. The demo serves no metrics and logs no access lines.
+// work for it. It serves no metrics (each demo service serves its own) and
+// logs no access lines.
 func telemetry(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*observability.Telemetry, error) {
 	cfg := observability.Config{
 		Metrics:   observability.MetricsConfig{Disabled: true},
