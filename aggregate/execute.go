@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"runtime/debug"
 	"time"
@@ -27,6 +28,7 @@ type Result struct {
 // goroutine, before the call's done channel is closed.
 type part struct {
 	body    []byte
+	header  http.Header // the answer's headers; nil from a cache
 	batch   *batchResult
 	err     error
 	offset  time.Duration // from the start of Execute to the call's start
@@ -143,6 +145,7 @@ func (r *Result) run(ctx context.Context, cl *call, done []chan struct{}, params
 		return err
 	}
 	r.parts[cl.idx].body = trimValue(resp.Body)
+	r.parts[cl.idx].header = resp.Header
 	r.parts[cl.idx].cache = resp.Cache
 	return nil
 }

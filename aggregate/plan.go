@@ -22,6 +22,14 @@ type Env struct {
 	Route string
 	// Params are the names of the route's parameters.
 	Params []string
+	// Auth says the route verifies a token: templates may then read its
+	// claims as {auth.sub} or {auth.claims.tenant} (see Plan.AuthRefs),
+	// whose values the caller passes to Execute among the parameters,
+	// under those names.
+	Auth bool
+	// Forward lists the client request headers the route's calls forward
+	// (upstream.Call.Forward).
+	Forward []string
 	// Stack builds each call's Fetch, once, at compile time: the per-call
 	// stack of cache, retries, breaker and client. upstream.Static wraps a
 	// plain map of Fetch by upstream name. Required.
@@ -61,7 +69,13 @@ type Plan struct {
 	calls    []*call
 	byName   map[string]int
 	stitchs  map[int][]int // target call -> batch calls stitching into it, in declared order
+	authRefs []string      // the {auth.*} references, "auth.sub", in first-use order
 }
+
+// AuthRefs lists the token claims the plan's templates read, as
+// "auth.sub" or "auth.claims.tenant": Execute needs each among its
+// parameters, under that name.
+func (p *Plan) AuthRefs() []string { return p.authRefs }
 
 type call struct {
 	CallConfig
@@ -135,6 +149,8 @@ func (c *compiler) declare(i int, cfg CallConfig) {
 		c.errf(c.field(cl, "name"), "%q: use letters, digits, _ or -", cfg.Name)
 	case dup:
 		c.errf(c.field(cl, "name"), "%q is declared twice", cfg.Name)
+	case cfg.Name == authRef:
+		c.errf(c.field(cl, "name"), "%q is reserved: {auth.*} reads the verified token", cfg.Name)
 	default:
 		c.plan.byName[cfg.Name] = i
 	}
@@ -177,7 +193,7 @@ func (c *compiler) buildStack(cl *call) {
 		c.errf(c.field(cl, "upstream"), "no upstreams are configured")
 		return
 	}
-	id := upstream.Call{Route: c.env.Route, Name: cl.Name, Upstream: cl.Upstream, Batch: cl.Batch != nil}
+	id := upstream.Call{Route: c.env.Route, Name: cl.Name, Upstream: cl.Upstream, Batch: cl.Batch != nil, Forward: c.env.Forward}
 	if cl.cache != nil {
 		id.Cache = &cl.cache.policy
 	}
@@ -260,6 +276,14 @@ func (c *compiler) compileQuery(cl *call) {
 
 func (c *compiler) checkRefs(cl *call, name string, t *template) {
 	for _, r := range t.refs {
+		if r.auth() {
+			if !c.env.Auth {
+				c.errf(c.field(cl, name), "{%s} needs the route's auth section: no token is verified", r.param)
+			} else if !slices.Contains(c.plan.authRefs, r.param) {
+				c.plan.authRefs = append(c.plan.authRefs, r.param)
+			}
+			continue
+		}
 		if r.param != "" {
 			if !slices.Contains(c.env.Params, r.param) {
 				c.errf(c.field(cl, name), "unknown parameter {%s} (declared: %s)", r.param, strings.Join(c.env.Params, ", "))

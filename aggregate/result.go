@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/braidgw/braid/cache"
@@ -66,6 +67,17 @@ var (
 	comma      = []byte(",")
 	null       = []byte("null")
 )
+
+// Header returns the response headers of the named call's answer: nil if
+// the call failed, is unknown, is a batch call, or was answered from a
+// cache (which keeps bodies only).
+func (r *Result) Header(call string) http.Header {
+	i, ok := r.plan.byName[call]
+	if !ok {
+		return nil
+	}
+	return r.parts[i].header
+}
 
 // stitched returns call i's body with every batch join into it applied.
 func (r *Result) stitched(i int) ([]byte, error) {

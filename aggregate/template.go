@@ -65,7 +65,20 @@ func parseTemplate(s string) (*template, error) {
 	return t, nil
 }
 
+// authRef is the name that starts references to the verified token's
+// claims: {auth.sub}, {auth.claims.tenant}. No call may take it.
+const authRef = "auth"
+
+// auth reports whether r reads the verified token.
+func (r ref) auth() bool { return strings.HasPrefix(r.param, authRef+".") }
+
 func parseRef(name string) (ref, error) {
+	if rest, ok := strings.CutPrefix(name, authRef+"."); ok {
+		if rest != "sub" && !validClaimPath(rest) {
+			return ref{}, fmt.Errorf("bad reference {%s}: write {auth.sub} or {auth.claims.NAME}", name)
+		}
+		return ref{param: name}, nil
+	}
 	if !strings.Contains(name, ".") {
 		if !validName(name) {
 			return ref{}, fmt.Errorf("bad reference {%s}", name)
@@ -148,4 +161,19 @@ func (t *template) renderValue(v values) (s string, ok bool, err error) {
 	}
 	b.WriteString(t.lits[len(t.refs)])
 	return b.String(), true, nil
+}
+
+// validClaimPath reports whether p is "claims.NAME[.NAME...]", each NAME
+// a valid name.
+func validClaimPath(p string) bool {
+	rest, ok := strings.CutPrefix(p, "claims.")
+	if !ok {
+		return false
+	}
+	for seg := range strings.SplitSeq(rest, ".") {
+		if !validName(seg) {
+			return false
+		}
+	}
+	return true
 }

@@ -9,11 +9,14 @@ import (
 // maxAdminBody bounds the body of PUT /_demo/faults.
 const maxAdminBody = 64 << 10
 
-// registerAdmin mounts the /_demo/ endpoints and GET /metrics. They
+// registerAdmin mounts the /_demo/ endpoints (faults, stats, reset, demo
+// tokens), GET /metrics and the demo issuer's JWKS. They
 // bypass instrument and metrics.observe, so they are never counted and
 // never affected by faults.
 func (s *Service) registerAdmin() {
 	s.mux.Handle("GET /metrics", s.metrics.handler())
+	s.mux.HandleFunc("GET "+JWKSPath, jwksHandler)
+	s.mux.Handle("GET /_demo/token", TokenHandler())
 	s.mux.HandleFunc("GET /_demo/faults", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Faults())
 	})

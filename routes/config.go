@@ -8,12 +8,59 @@ import (
 	"time"
 
 	"github.com/braidgw/braid/aggregate"
+	"github.com/braidgw/braid/auth"
+	"github.com/braidgw/braid/ratelimit"
 )
 
 // Config is the set of composite endpoints.
 type Config struct {
 	// Routes are mounted in order; a method and path may appear once.
 	Routes []RouteConfig `yaml:"routes"`
+	// Defaults apply to every route that does not set its own.
+	Defaults Defaults `yaml:"defaults"`
+	// TrustedProxies are the addresses or CIDR ranges ("10.0.0.0/8") of
+	// proxies in front of the gateway whose X-Forwarded-For is believed
+	// when finding a client's IP for rate limiting: the client is the
+	// rightmost address in it that is not a trusted proxy. Default none:
+	// the client is the connection's peer and X-Forwarded-For is ignored
+	// (anyone can send one).
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// Defaults are the route settings that every route gets unless it sets
+// its own.
+type Defaults struct {
+	// ForwardHeaders is the allow-list of client request headers that
+	// calls forward to upstreams ("Authorization", "Accept-Language").
+	// Hop-by-hop headers and Braid's own can never be listed; the request
+	// id is always sent. Default none.
+	ForwardHeaders []string `yaml:"forward_headers"`
+	// RateLimit limits each client's requests per route; default none.
+	RateLimit *RateLimitConfig `yaml:"rate_limit"`
+	// CORS lets browser pages on other origins call the routes; default
+	// none.
+	CORS *CORSConfig `yaml:"cors"`
+}
+
+// RateLimitConfig limits each client's requests to a route: the token's
+// subject on a route with auth, else the client's IP (see
+// Config.TrustedProxies). Over the limit: 429 with Retry-After and
+// RateLimit headers. With Redis configured the limit holds across every
+// replica; Redis down, each replica limits on its own.
+type RateLimitConfig struct {
+	ratelimit.Config `yaml:",inline"`
+	// Disabled turns a default rate limit off for one route.
+	Disabled bool `yaml:"disabled"`
+}
+
+// ResponseHeader copies a header of one call's answer to the composite
+// response (not from an answer served by the cache, which keeps bodies
+// only). Values are bounded like every header Braid writes.
+type ResponseHeader struct {
+	// Call names the call; required.
+	Call string `yaml:"call"`
+	// Header is the header's name, e.g. Content-Language; required.
+	Header string `yaml:"header"`
 }
 
 // RouteConfig declares one composite endpoint.
@@ -36,6 +83,21 @@ type RouteConfig struct {
 	Params []ParamConfig `yaml:"params"`
 	// Calls are the downstream calls; see aggregate.CallConfig. Required.
 	Calls []aggregate.CallConfig `yaml:"calls"`
+	// Auth, when set, requires a valid JWT bearer token (401 without one,
+	// 403 without a required scope or claim) and lets templates read its
+	// claims: {auth.sub}, {auth.claims.tenant}. Default none: anyone may
+	// call the route.
+	Auth *auth.Config `yaml:"auth"`
+	// RateLimit replaces Defaults.RateLimit for this route.
+	RateLimit *RateLimitConfig `yaml:"rate_limit"`
+	// CORS replaces Defaults.CORS for this route.
+	CORS *CORSConfig `yaml:"cors"`
+	// ForwardHeaders, when set (even to []), replaces
+	// Defaults.ForwardHeaders for this route's calls; an upstream's own
+	// forward_headers replaces both for the calls to it.
+	ForwardHeaders []string `yaml:"forward_headers"`
+	// ResponseHeaders are copied from calls' answers to the response.
+	ResponseHeaders []ResponseHeader `yaml:"response_headers"`
 }
 
 // ParamConfig declares a path or query parameter and how to validate it.

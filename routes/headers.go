@@ -117,3 +117,27 @@ func headerSafe(s string) string {
 	}
 	return string(b)
 }
+
+// boundedValue joins an upstream's header values for copying to the
+// response, cut at maxHeaderBytes (an upstream must not make the response
+// unreadable): control bytes are dropped, and a cut value ends in "...".
+func boundedValue(vs []string) string {
+	var b strings.Builder
+	for i, v := range vs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		for j := 0; j < len(v); j++ {
+			if c := v[j]; c >= ' ' && c != 0x7f {
+				b.WriteByte(c)
+			}
+		}
+		if b.Len() > maxHeaderBytes {
+			break
+		}
+	}
+	if s := b.String(); len(s) > maxHeaderBytes {
+		return s[:maxHeaderBytes-3] + "..."
+	}
+	return b.String()
+}

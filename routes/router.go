@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,7 +16,9 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/braidgw/braid/aggregate"
+	"github.com/braidgw/braid/auth"
 	"github.com/braidgw/braid/cache"
+	"github.com/braidgw/braid/ratelimit"
 	"github.com/braidgw/braid/upstream"
 )
 
@@ -59,6 +62,12 @@ type Options struct {
 	// NoServerTiming leaves the Server-Timing header out, for public edges
 	// that should not reveal their upstreams' timings. Default false.
 	NoServerTiming bool
+	// Auth builds the verifier of each route's auth section; nil builds
+	// one per route with auth.New and never closes it (tests).
+	Auth AuthFactory
+	// RateLimiter builds each rate-limited route's limiter; nil builds a
+	// local one per route with ratelimit.New and never closes it (tests).
+	RateLimiter LimiterFactory
 }
 
 // route is a compiled RouteConfig.
@@ -70,6 +79,13 @@ type route struct {
 	timeout time.Duration
 	params  []*param
 	plan    *aggregate.Plan
+
+	verifier    *auth.Verifier     // nil: anyone may call
+	limiter     *ratelimit.Limiter // nil: no rate limit
+	proxies     []netip.Prefix     // trusted proxies, for the client's IP
+	forward     []string           // client headers the calls forward
+	copyHeaders []ResponseHeader   // call answers' headers copied to the response
+	cors        *CORSConfig        // nil: no CORS
 }
 
 // compile checks cfg against the upstreams and compiles every route. All
@@ -84,6 +100,11 @@ func compile(cfg Config, opts Options) ([]*route, error) {
 	}
 	claimed := map[string]*route{} // method + " " + pattern key -> the route mounted there
 	var out []*route
+	proxies, perrs := parseProxies(cfg.TrustedProxies)
+	errs = append(errs, perrs...)
+	if cfg.Defaults.CORS != nil {
+		errs = append(errs, cfg.Defaults.CORS.validate("defaults.cors")...)
+	}
 	for i, rc := range cfg.Routes {
 		field := fmt.Sprintf("routes[%d]", i)
 		if rc.Path != "" {
@@ -110,7 +131,14 @@ func compile(cfg Config, opts Options) ([]*route, error) {
 		for j, p := range params {
 			names[j] = p.Name
 		}
-		env := aggregate.Env{Field: field, Route: rt.method + " " + rc.Path, Params: names, Stack: opts.Stack, Observer: opts.Observer, Cache: opts.Cache}
+		errs = append(errs, rt.compileEdge(rc, cfg, opts, proxies)...)
+		rt.cors = cfg.Defaults.CORS
+		if rc.CORS != nil {
+			rt.cors = rc.CORS
+			errs = append(errs, rc.CORS.validate(field+".cors")...)
+		}
+		env := aggregate.Env{Field: field, Route: rt.method + " " + rc.Path, Params: names, Stack: opts.Stack, Observer: opts.Observer, Cache: opts.Cache,
+			Auth: rc.Auth != nil, Forward: rt.forward}
 		plan, err := aggregate.Compile(rc.Calls, env)
 		if err != nil {
 			errs = append(errs, err)
@@ -181,8 +209,16 @@ func New(cfg Config, opts Options) (http.Handler, error) {
 		}
 	}
 	var errs []error
+	preflights := map[string]bool{} // pattern keys with an OPTIONS handler
 	for _, rt := range rts {
-		h := &handler{route: rt, log: log, serverTiming: !opts.NoServerTiming}
+		var h http.Handler = &handler{route: rt, log: log, serverTiming: !opts.NoServerTiming}
+		if wrap, preflight := rt.cors.middleware(); wrap != nil {
+			h = wrap(h)
+			if !preflights[rt.key] {
+				preflights[rt.key] = true
+				errs = append(errs, mount(r, http.MethodOptions, rt, preflight))
+			}
+		}
 		errs = append(errs, mount(r, rt.method, rt, h))
 		if rt.method == http.MethodGet && !head[rt.key] {
 			errs = append(errs, mount(r, http.MethodHead, rt, h))
@@ -271,14 +307,21 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, writeBufSize); re
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	id, ok := h.admit(w, r)
+	if !ok {
+		return
+	}
 	params, err := readParams(r, h.route.params)
 	if err != nil {
 		writeError(w, classify(err))
 		return
 	}
+	if id != nil && !h.claimParams(w, id, params) {
+		return
+	}
 	// Upstream bodies stay counted against the memory budget until the
 	// answer built from them has been written.
-	ctx, release := upstream.HoldMemory(r.Context())
+	ctx, release := upstream.HoldMemory(clientHeaders(r.Context(), r))
 	defer release()
 	ctx, cancel := context.WithTimeout(ctx, h.route.timeout-reserve(h.route.timeout))
 	defer cancel()
@@ -307,6 +350,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if cs := res.CacheStatuses(); len(cs) > 0 {
 		hdr.Set(CacheStatusHeader, cacheStatus(cs))
+	}
+	for _, c := range h.route.copyHeaders {
+		if vs := res.Header(c.Call).Values(c.Header); len(vs) > 0 {
+			hdr.Set(c.Header, boundedValue(vs))
+		}
 	}
 	if h.serverTiming {
 		hdr.Set("Server-Timing", serverTiming(res, time.Since(start)))

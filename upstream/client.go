@@ -173,6 +173,7 @@ func (c *Client) newRequest(ctx context.Context, method string, req *Request) (*
 	h := hreq.Header
 	h.Set("Accept", "application/json")
 	h.Set("User-Agent", "braid")
+	forwardHeaders(ctx, h, req.forward)
 	for k, vs := range req.Header {
 		h[http.CanonicalHeaderKey(k)] = slices.Clone(vs)
 	}

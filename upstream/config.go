@@ -26,6 +26,11 @@ type Config struct {
 	// fragment. Request paths are appended to it. Required.
 	URL string `yaml:"url"`
 
+	// ForwardHeaders, when set (even to []), is the allow-list of client
+	// request headers this upstream receives on every route, replacing the
+	// route's and the global list (see WithClientHeader). Default unset.
+	ForwardHeaders []string `yaml:"forward_headers"`
+
 	// MaxIdleConns is the number of idle keep-alive connections kept open
 	// to the upstream host. Default 64.
 	MaxIdleConns int `yaml:"max_idle_conns"`
@@ -115,6 +120,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: must not be negative, got %s", f.name, f.value))
 		}
 	}
+	errs = append(errs, CheckForwardHeaders("forward_headers", c.ForwardHeaders)...)
 	errs = append(errs, prefixed("retry", c.Retry.Validate())...)
 	errs = append(errs, prefixed("retry_budget", c.RetryBudget.Validate())...)
 	errs = append(errs, prefixed("hedge", c.Hedge.Validate())...)

@@ -21,6 +21,10 @@ type Call struct {
 	// for a batch call the caller caches per key and the stack has none.
 	Cache *cache.Policy
 	Batch bool // the call is a batch join
+	// Forward lists the client request headers the call forwards (see
+	// WithClientHeader), unless its upstream's Config.ForwardHeaders is
+	// set: the upstream's list is what it receives on every route.
+	Forward []string
 }
 
 // Factory builds the Fetch of one call. It is called once per call when
@@ -154,6 +158,7 @@ func newMember(name string, cfg Config, opts SetOptions, budgeted bool) (*member
 // Stack builds call c's Fetch. It is the one place where a call's layers
 // are composed, outermost first:
 //
+//	forward   sets the call's allow-list of client headers to forward
 //	cache     L1, L2, then the layers below, coalesced per key (calls with a
 //	          cache policy; a hit never reaches the breaker)
 //	observe   the call's duration and outcome, per upstream (metrics and
@@ -196,6 +201,13 @@ func (s *Set) Stack(c Call) (Fetch, error) {
 	}
 	if c.Cache != nil && !c.Batch && s.cache != nil {
 		fetch = cacheLayer(s.cache, m.name, *c.Cache)(fetch)
+	}
+	forward := c.Forward
+	if m.client.cfg.ForwardHeaders != nil {
+		forward = m.client.cfg.ForwardHeaders
+	}
+	if forward = canonicalHeaders(forward); forward != nil {
+		fetch = forwardLayer(forward)(fetch)
 	}
 	return fetch, nil
 }

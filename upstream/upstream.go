@@ -44,6 +44,10 @@ type Request struct {
 	// a cached call's answer, for the cache layer; empty otherwise.
 	CacheNamespace string
 	CacheTags      []string
+
+	// forward is the call's allow-list of client headers, set by the
+	// call's stack (forwardLayer) and applied by the client to each try.
+	forward []string
 }
 
 // Response is an upstream's successful (2xx) answer. Body is valid JSON.

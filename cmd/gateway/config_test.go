@@ -123,7 +123,7 @@ func TestValidateCommand(t *testing.T) {
 	if code := run([]string{"validate", "-config", "../../gateway.yaml"}, &out, &errOut); code != 0 {
 		t.Fatalf("validate gateway.yaml: exit %d: %s", code, errOut.String())
 	}
-	if !strings.Contains(out.String(), "ok (2 routes, 5 upstreams)") {
+	if !strings.Contains(out.String(), "ok (4 routes, 5 upstreams)") {
 		t.Errorf("output = %q", out.String())
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")

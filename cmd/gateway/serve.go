@@ -35,12 +35,17 @@ type gateway struct {
 	tel       *observability.Telemetry
 	cache     *cache.Cache
 	upstreams *upstream.Set
+	edge      *edge
 	handler   http.Handler
+	demo      bool // -demo: the admin listener mints demo tokens
 }
 
 // close releases the upstream connections and flushes the spans still
 // batched, waiting at most shutdownGrace for the exporter.
 func (g *gateway) close() {
+	if g.edge != nil {
+		g.edge.close()
+	}
 	if g.upstreams != nil {
 		g.upstreams.Close()
 	}
@@ -92,7 +97,12 @@ func build(o *options, lookup func(string) (string, bool), log *slog.Logger) (gw
 	if err != nil {
 		return nil, invalid(err)
 	}
+	if gw.edge, err = newEdge(cfg, log); err != nil {
+		return nil, invalid(err)
+	}
 	gw.handler, err = compileRoutes(cfg.Config, routes.Options{
+		Auth:           gw.edge.verifier,
+		RateLimiter:    gw.edge.limiter,
 		Stack:          gw.upstreams.Stack,
 		Logger:         log,
 		MaxBodyBytes:   cfg.Server.MaxBodyBytes,
@@ -168,6 +178,9 @@ func demoEnv(c *demo.Cluster) func(string) (string, bool) {
 				return c.URL(svc), true
 			}
 		}
+		if name == "AUTH_JWKS_URL" {
+			return c.URL("users") + demo.JWKSPath, true
+		}
 		return lookupEnv(name)
 	}
 }
@@ -201,6 +214,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer) 
 		return err
 	}
 	defer gw.close()
+	gw.demo = o.demo
 	limit, why, restore := applyMemoryLimit(gw, lookup)
 	defer restore()
 	log.Info("memory limit", "bytes", limit, "from", why)
@@ -322,6 +336,11 @@ func adminHandler(ready *atomic.Bool, gw *gateway) http.Handler {
 	if gw.cache != nil {
 		r.Handle("/cache/invalidate", gw.cache.AdminHandler(gw.cfg.Admin.Token))
 	}
+	if gw.demo {
+		// GET /demo/token?sub=7: a signed demo token for user 7, for
+		// trying the /api/me/... routes (demo mode only).
+		r.Method(http.MethodGet, "/demo/token", demo.TokenHandler())
+	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -357,7 +376,14 @@ func banner(w io.Writer, gw *gateway, pub, adm net.Addr, demoURLs []string) {
 	fmt.Fprintf(w, "braid: serving on %s (admin http://%s; config %s%s)\n", base, adm, gw.source, mode)
 	fmt.Fprintln(w, "try:")
 	for _, rc := range gw.cfg.Routes {
-		fmt.Fprintf(w, "  curl -s %s%s\n", base, patternParamRE.ReplaceAllString(rc.Path, "1"))
+		auth := ""
+		if rc.Auth != nil {
+			if !gw.demo {
+				continue // needs a token this banner cannot give
+			}
+			auth = fmt.Sprintf(`-H "Authorization: Bearer $(curl -s http://%s/demo/token?sub=7)" `, adm)
+		}
+		fmt.Fprintf(w, "  curl -s %s%s%s\n", auth, base, patternParamRE.ReplaceAllString(rc.Path, "1"))
 	}
 	fmt.Fprintf(w, "  curl -s http://%s/readyz\n", adm)
 }
