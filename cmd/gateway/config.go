@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/braidgw/braid/aggregate"
+	"github.com/braidgw/braid/auth"
 	"github.com/braidgw/braid/cache"
 	"github.com/braidgw/braid/observability"
+	"github.com/braidgw/braid/ratelimit"
 	"github.com/braidgw/braid/routes"
 	"github.com/braidgw/braid/upstream"
 )
@@ -262,7 +264,10 @@ func (c *fileConfig) validate() error {
 			}
 		}
 	}
-	_, err := compileRoutes(c.Config, routes.Options{Stack: stubStack(names)})
+	// Checked, not built: no verifier fetches keys, no limiter starts.
+	_, err := compileRoutes(c.Config, routes.Options{Stack: stubStack(names),
+		Auth:        func(auth.Config) (*auth.Verifier, error) { return nil, nil },
+		RateLimiter: func(string, ratelimit.Config) *ratelimit.Limiter { return nil }})
 	errs = append(errs, flatten(err)...)
 	return errors.Join(errs...)
 }
