@@ -263,6 +263,7 @@ func TestComposeDashboardMetricsExist(t *testing.T) {
 		"BRAID_CACHE_PREFIX":          prefix,
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "", // tracing off: no Jaeger here
 		"RECOMMENDATIONS_URL":         "http://" + dead.Addr().String(),
+		"AUTH_JWKS_URL":               services["users"] + "/.well-known/jwks.json",
 	}
 	for name, u := range services {
 		if name != "recommendations" {

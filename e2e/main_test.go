@@ -170,6 +170,7 @@ func startGatewayConfig(path string, extraEnv ...string) (*process, string, stri
 	for name, u := range stack.services {
 		env = append(env, fmt.Sprintf("%s_URL=%s", upper(name), u))
 	}
+	env = append(env, "AUTH_JWKS_URL="+stack.services["users"]+"/.well-known/jwks.json")
 	env = append(env, extraEnv...)
 	p, err := start("gateway", stack.gatewayBin, env, "-config", path, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-drain-delay", "0s")
 	if err != nil {
