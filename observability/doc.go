@@ -14,6 +14,14 @@
 //	defer tel.Shutdown(ctx)
 //	admin.Handle("/metrics", tel.MetricsHandler())
 //
+// Every request served through the middleware has an id: the client's
+// X-Request-Id when it is short and safe (1 to 64 bytes of
+// [A-Za-z0-9._:-]), 32 random hex digits otherwise. It is sent back on the
+// response, logged as request_id, set on the server span as
+// braid.request_id, and kept in the context, where RequestID finds it for
+// the upstream client to send on every call.
+//
 // With no OTLP endpoint configured, tracing is off: the tracer is a no-op
-// and no span, attribute or context value is created per request.
+// and no span, attribute or trace context is created per request. The
+// request id does not depend on tracing: it is made all the same.
 package observability

@@ -1,11 +1,14 @@
 package observability
 
 import (
+	"cmp"
+	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -23,6 +26,13 @@ type ServerOptions struct {
 	// DegradedHeader is the response header listing degraded parts, copied
 	// into the access log. Default none.
 	DegradedHeader string
+	// RequestIDHeader names the request id header, read from the request
+	// and set on the response; a valid header field name. Default
+	// DefaultRequestIDHeader (X-Request-Id).
+	RequestIDHeader string
+	// NoRequestID turns request ids off: none is read, made, put in the
+	// context, sent or logged. Default false.
+	NoRequestID bool
 }
 
 // Server returns the middleware that observes every request: a server span
@@ -30,20 +40,36 @@ type ServerOptions struct {
 // traceresponse header; the request duration histogram; the in-flight
 // gauge; the live /stats window; and one access log line. It must run
 // inside the router, so that the pattern is known when the request ends.
+//
+// Every request gets an id (unless NoRequestID): the client's, from the
+// RequestIDHeader, when it sent exactly one that is 1 to 64 bytes of
+// [A-Za-z0-9._:-]; 32 random lowercase hex digits otherwise. The id is in
+// the handler's context (RequestID), on the response before the handler
+// runs (so that error and panic answers carry it too), on the server span
+// as braid.request_id and in the access log as request_id.
 func (t *Telemetry) Server(o ServerOptions) func(http.Handler) http.Handler {
+	idHeader := "" // canonical; "" when request ids are off
+	if !o.NoRequestID {
+		idHeader = http.CanonicalHeaderKey(cmp.Or(o.RequestIDHeader, DefaultRequestIDHeader))
+	}
 	return func(next http.Handler) http.Handler {
 		if t == nil {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
+			ctx := r.Context()
+			rid := requestID{refused: -1}
+			if idHeader != "" {
+				rid = newRequestID(r.Header, idHeader)
+				ctx = withRequestID(ctx, rid.id, w.Header(), idHeader)
+			}
 			var span trace.Span
 			if t.tracing.on {
-				ctx := t.tracing.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-				ctx, span = t.tracing.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
-					trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPath(r.URL.Path),
-						semconv.URLScheme("http"), semconv.NetworkProtocolVersion(protoVersion(r))))
+				ctx, span = t.startServerSpan(ctx, r, rid.id)
 				w.Header().Set("traceresponse", TraceResponse(span.SpanContext()))
+			}
+			if idHeader != "" || span != nil {
 				r = r.WithContext(ctx)
 			}
 			if t.metrics != nil {
@@ -54,7 +80,7 @@ func (t *Telemetry) Server(o ServerOptions) func(http.Handler) http.Handler {
 				// Deferred so that a panic, recovered further out, is still
 				// observed: as a 500, with the span ended and the gauge down.
 				v := recover()
-				t.finish(r, sw, o, span, time.Since(start), v != nil)
+				t.finish(r, sw, o, rid, span, time.Since(start), v != nil)
 				if v != nil {
 					panic(v)
 				}
@@ -64,8 +90,21 @@ func (t *Telemetry) Server(o ServerOptions) func(http.Handler) http.Handler {
 	}
 }
 
+// startServerSpan starts the request's server span, continuing the trace
+// of an incoming traceparent.
+func (t *Telemetry) startServerSpan(ctx context.Context, r *http.Request, id string) (context.Context, trace.Span) {
+	ctx = t.tracing.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	attrs := make([]attribute.KeyValue, 0, 5)
+	attrs = append(attrs, semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPath(r.URL.Path),
+		semconv.URLScheme("http"), semconv.NetworkProtocolVersion(protoVersion(r)))
+	if id != "" {
+		attrs = append(attrs, attrRequestID.String(id))
+	}
+	return t.tracing.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+}
+
 // finish records a served request: metrics, span, access log.
-func (t *Telemetry) finish(r *http.Request, sw *statusWriter, o ServerOptions, span trace.Span, d time.Duration, panicked bool) {
+func (t *Telemetry) finish(r *http.Request, sw *statusWriter, o ServerOptions, rid requestID, span trace.Span, d time.Duration, panicked bool) {
 	status := sw.status
 	switch {
 	case panicked:
@@ -83,7 +122,7 @@ func (t *Telemetry) finish(r *http.Request, sw *statusWriter, o ServerOptions, s
 	if span != nil {
 		endServerSpan(span, r.Method, route, status)
 	}
-	t.accessLog(r, sw, o, route, status, d, span)
+	t.accessLog(r, sw, o, rid, route, status, d, span)
 }
 
 func endServerSpan(span trace.Span, method, route string, status int) {
@@ -108,8 +147,8 @@ func protoVersion(r *http.Request) string {
 
 // accessLog writes one line for the request: always for errors and slow
 // requests, for a sample of the others. It never logs headers, so no
-// credential reaches the log.
-func (t *Telemetry) accessLog(r *http.Request, sw *statusWriter, o ServerOptions, route string, status int, d time.Duration, span trace.Span) {
+// credential reaches the log; of a refused request id, only its length.
+func (t *Telemetry) accessLog(r *http.Request, sw *statusWriter, o ServerOptions, rid requestID, route string, status int, d time.Duration, span trace.Span) {
 	if t.cfg.AccessLog.Disabled {
 		return
 	}
@@ -124,13 +163,19 @@ func (t *Telemetry) accessLog(r *http.Request, sw *statusWriter, o ServerOptions
 	if !t.log.Enabled(ctx, level) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 10)
+	attrs := make([]slog.Attr, 0, 12)
 	attrs = append(attrs, slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
 		slog.Int("status", status), slog.Int64("bytes", sw.bytes), slog.Float64("duration_ms", float64(d.Microseconds())/1000))
 	if o.DegradedHeader != "" {
 		if v := sw.Header().Get(o.DegradedHeader); v != "" {
 			attrs = append(attrs, slog.String("degraded", v))
 		}
+	}
+	if rid.id != "" {
+		attrs = append(attrs, slog.String("request_id", rid.id))
+	}
+	if rid.refused >= 0 {
+		attrs = append(attrs, slog.Int("request_id_refused_bytes", rid.refused))
 	}
 	if span != nil {
 		sc := span.SpanContext()

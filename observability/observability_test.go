@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 )
@@ -249,7 +251,9 @@ func TestPanicIsObserved(t *testing.T) {
 }
 
 // BenchmarkServerMiddleware is the middleware's cost per request with
-// metrics on and the access log on (to a file, as in production) or off.
+// metrics on and the access log on (to a file, as in production) or off,
+// with a generated request id or the client's, and with tracing on (spans
+// recorded, then handed to an exporter that drops them).
 func BenchmarkServerMiddleware(b *testing.B) {
 	f, err := os.CreateTemp(b.TempDir(), "access-*.log")
 	if err != nil {
@@ -257,20 +261,32 @@ func BenchmarkServerMiddleware(b *testing.B) {
 	}
 	defer f.Close()
 	for _, bc := range []struct {
-		name string
-		cfg  Config
+		name      string
+		cfg       Config
+		requestID string // sent by the client; "" sends none
+		traced    bool
 	}{
-		{"log-off", Config{AccessLog: AccessLogConfig{Disabled: true}}},
-		{"log-on", Config{}},
+		{"log-off", Config{AccessLog: AccessLogConfig{Disabled: true}}, "", false},
+		{"log-on", Config{}, "", false},
+		{"log-off-client-id", Config{AccessLog: AccessLogConfig{Disabled: true}}, "3f1c2a9e-7b4d-4e8a-9c1f-2b6d8e0a4c7f", false},
+		{"log-off-traced", Config{AccessLog: AccessLogConfig{Disabled: true}}, "", true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			tel, err := New(context.Background(), bc.cfg, Build{Service: "x"}, Options{Logger: slog.New(slog.NewTextHandler(f, nil))})
+			opts := Options{Logger: slog.New(slog.NewTextHandler(f, nil))}
+			if bc.traced {
+				opts.SpanProcessors = []sdktrace.SpanProcessor{sdktrace.NewSimpleSpanProcessor(tracetest.NewNoopExporter())}
+			}
+			tel, err := New(context.Background(), bc.cfg, Build{Service: "x"}, opts)
 			if err != nil {
 				b.Fatal(err)
 			}
+			b.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 			h := tel.Server(ServerOptions{Route: func(*http.Request) string { return "/api/users/{id}/dashboard" }})(
 				http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
 			req := httptest.NewRequest("GET", "/api/users/1/dashboard", nil)
+			if bc.requestID != "" {
+				req.Header.Set("X-Request-Id", bc.requestID)
+			}
 			w := httptest.NewRecorder()
 			b.ReportAllocs()
 			for b.Loop() {

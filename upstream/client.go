@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/braidgw/braid/observability"
 )
 
 const (
@@ -174,6 +176,9 @@ func (c *Client) newRequest(ctx context.Context, method string, req *Request) (*
 	h.Set("Accept", "application/json")
 	h.Set("User-Agent", "braid")
 	forwardHeaders(ctx, h, req.forward)
+	if id := observability.RequestID(ctx); id != "" {
+		h.Set(requestIDHeader, id)
+	}
 	for k, vs := range req.Header {
 		h[http.CanonicalHeaderKey(k)] = slices.Clone(vs)
 	}

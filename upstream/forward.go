@@ -16,6 +16,10 @@ import (
 // whatever the list says. Hop-by-hop headers and the headers Braid sets
 // itself can never be forwarded: CheckForwardHeaders refuses them.
 
+// requestIDHeader carries the request id (observability.RequestID) on
+// every call.
+const requestIDHeader = "X-Request-Id"
+
 // clientHeaderKey is the context key of the client request's headers.
 type clientHeaderKey struct{}
 
@@ -48,7 +52,7 @@ var notForwarded = map[string]string{
 	"Traceparent":         "Braid's own: trace context is propagated, not copied",
 	"Tracestate":          "Braid's own: trace context is propagated, not copied",
 	"Baggage":             "Braid's own: trace context is propagated, not copied",
-	"X-Request-Id":        "always sent: every call carries the request id",
+	requestIDHeader:       "always sent: every call carries the request id",
 }
 
 // CheckForwardHeaders checks an allow-list of header names to forward,

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/braidgw/braid/observability"
 )
 
 // TestForwardHeaders: a call forwards exactly the client headers on its
@@ -112,5 +114,35 @@ func TestCheckForwardHeaders(t *testing.T) {
 	err := Config{URL: "http://x", ForwardHeaders: []string{"Upgrade"}}.Validate()
 	if err == nil || !strings.Contains(err.Error(), "forward_headers[0]: Upgrade cannot be forwarded") {
 		t.Errorf("Config.Validate = %v, want the forward_headers entry named", err)
+	}
+}
+
+// TestRequestIDOnEveryCall: the request id in the context goes on every
+// call, with or without an allow-list, and a client header cannot replace
+// it.
+func TestRequestIDOnEveryCall(t *testing.T) {
+	ids := make(chan string, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ids <- strings.Join(r.Header.Values("X-Request-Id"), "|")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	set, err := NewSet(map[string]Config{"svc": {URL: srv.URL}}, SetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	for _, forward := range [][]string{nil, {"Authorization"}} {
+		fetch, err := set.Stack(Call{Route: "GET /x", Name: "c", Upstream: "svc", Forward: forward})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := WithClientHeader(observability.WithRequestID(context.Background(), "req-42"), http.Header{"X-Request-Id": {"client-chosen"}})
+		if _, err := fetch(ctx, &Request{Path: "/a"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-ids; got != "req-42" {
+			t.Errorf("forward %v: X-Request-Id = %q, want req-42", forward, got)
+		}
 	}
 }
