@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -27,6 +29,8 @@ type Verifier struct {
 	required  []requiredClaim // sorted by path
 	now       func() time.Time
 	keys      *jwks
+	verified  *verifiedCache // tokens that passed, see verified.go
+	checked   atomic.Int64   // tokens checked in full (signature and claims), for tests
 }
 
 // requiredClaim is one entry of Config.RequiredClaims.
@@ -77,6 +81,7 @@ func New(cfg Config, opts ...Option) (*Verifier, error) {
 		skew:      cfg.ClockSkew,
 		scopes:    slices.Clone(cfg.Scopes),
 		now:       o.now,
+		verified:  newVerifiedCache(),
 	}
 	for _, a := range cfg.Algorithms {
 		v.algs = append(v.algs, jose.SignatureAlgorithm(a))
@@ -164,7 +169,9 @@ func (v *Verifier) VerifyRequest(r *http.Request) (*Identity, error) {
 // token without kid is tried against the keys fitting its alg, at most
 // 3); the signature; then the claims: "exp" (required), "nbf" and "iat" against
 // the clock with Config.ClockSkew, "iss", "aud"; then scopes and required
-// claims. ctx bounds only the wait for a key set fetch.
+// claims. ctx bounds only the wait for a key set fetch. A token that
+// passed is remembered (see verified.go): the same token again returns the
+// same *Identity, which callers must not modify.
 func (v *Verifier) Verify(ctx context.Context, authorization string) (*Identity, error) {
 	id, err := v.verify(ctx, authorization)
 	if err != nil {
@@ -178,6 +185,27 @@ func (v *Verifier) verify(ctx context.Context, authorization string) (*Identity,
 	if e != nil {
 		return nil, e
 	}
+	key := sha256.Sum256([]byte(token))
+	now := v.now()
+	if id, ok := v.verified.get(key, now); ok {
+		return id, nil
+	}
+	id, e := v.verifyToken(ctx, token)
+	if e != nil {
+		return nil, e
+	}
+	until := now.Add(verifiedTTL)
+	if exp := id.ExpiresAt.Add(v.skew); exp.Before(until) {
+		until = exp
+	}
+	v.verified.put(key, id, until, now)
+	return id, nil
+}
+
+// verifyToken checks a bearer token's signature, claims, scopes and
+// required claims.
+func (v *Verifier) verifyToken(ctx context.Context, token string) (*Identity, *Error) {
+	v.checked.Add(1)
 	jws, err := jose.ParseSignedCompact(token, v.algs)
 	if err != nil {
 		var ua *jose.ErrUnexpectedSignatureAlgorithm
