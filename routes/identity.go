@@ -87,7 +87,7 @@ func (rt *route) compileEdge(rc RouteConfig, cfg Config, opts Options, proxies [
 		case !found:
 			errs = append(errs, &aggregate.ConfigError{Field: f + ".call", Msg: fmt.Sprintf("unknown call %q", h.Call)})
 		}
-		if !validToken(h.Header) {
+		if !isToken(h.Header) {
 			errs = append(errs, &aggregate.ConfigError{Field: f + ".header", Msg: fmt.Sprintf("%q is not a header name", h.Header)})
 		}
 		rt.copyHeaders = append(rt.copyHeaders, ResponseHeader{Call: h.Call, Header: http.CanonicalHeaderKey(h.Header)})
@@ -248,13 +248,6 @@ func trusted(a netip.Addr, proxies []netip.Prefix) bool {
 		}
 	}
 	return false
-}
-
-// validToken reports whether s is an RFC 9110 token (a header name).
-func validToken(s string) bool {
-	return s != "" && strings.IndexFunc(s, func(c rune) bool {
-		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", c))
-	}) < 0
 }
 
 // clientHeaders hands the client's headers to the calls, which forward the

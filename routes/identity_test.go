@@ -338,3 +338,49 @@ func TestBoundedValue(t *testing.T) {
 		t.Errorf("long value: %d bytes", len(long))
 	}
 }
+
+// TestCORSOnRoutes: a route with cors answers a preflight OPTIONS itself
+// (204, allow headers, no upstream call) and adds the allow-origin header to
+// its answers; a route that turns the default off has none.
+func TestCORSOnRoutes(t *testing.T) {
+	rig := newEdgeRig(t, nil, func(c *Config) {
+		c.Defaults.CORS = &CORSConfig{AllowedOrigins: []string{"https://app.example.com"}}
+		open := RouteConfig{Path: "/api/open/{id}", Params: []ParamConfig{{Name: "id", Type: "int"}}, CORS: &CORSConfig{Disabled: true},
+			Calls: []aggregate.CallConfig{{Name: "user", Upstream: "users", Path: "/users/{id}"}}}
+		c.Routes = append(c.Routes, open)
+	})
+	pre := httptest.NewRequest(http.MethodOptions, "/api/me", nil)
+	pre.Header.Set("Origin", "https://app.example.com")
+	pre.Header.Set("Access-Control-Request-Method", "GET")
+	pre.Header.Set("Access-Control-Request-Headers", "authorization")
+	rec := httptest.NewRecorder()
+	rig.h.ServeHTTP(rec, pre)
+	if rec.Code != http.StatusNoContent || rec.Header().Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
+		!strings.Contains(strings.ToLower(rec.Header().Get("Access-Control-Allow-Headers")), "authorization") {
+		t.Errorf("preflight: %d %v", rec.Code, rec.Header())
+	}
+	if len(rig.paths) != 0 {
+		t.Errorf("a preflight reached the upstream: %v", rig.paths)
+	}
+	tok := rig.token(t, "7", map[string]any{"scope": "profile", "tenant": "acme"})
+	got := rig.get("/api/me", tok, "", "Origin", "https://app.example.com")
+	if got.Code != 200 || got.Header().Get("Access-Control-Allow-Origin") != "https://app.example.com" {
+		t.Errorf("GET with Origin: %d, Access-Control-Allow-Origin %q", got.Code, got.Header().Get("Access-Control-Allow-Origin"))
+	}
+	denied := rig.get("/api/me", "", "", "Origin", "https://app.example.com")
+	if denied.Code != 401 || denied.Header().Get("Access-Control-Allow-Origin") == "" {
+		t.Errorf("a 401 must carry CORS headers too, so the page can read it: %d %v", denied.Code, denied.Header())
+	}
+	open := rig.get("/api/open/1", "", "", "Origin", "https://app.example.com")
+	if open.Code != 200 || open.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("cors disabled on a route: %d %q", open.Code, open.Header().Get("Access-Control-Allow-Origin"))
+	}
+	pre2 := httptest.NewRequest(http.MethodOptions, "/api/open/1", nil)
+	pre2.Header.Set("Origin", "https://app.example.com")
+	pre2.Header.Set("Access-Control-Request-Method", "GET")
+	rec2 := httptest.NewRecorder()
+	rig.h.ServeHTTP(rec2, pre2)
+	if rec2.Code != http.StatusMethodNotAllowed {
+		t.Errorf("OPTIONS on a route without cors: %d, want 405", rec2.Code)
+	}
+}
