@@ -301,7 +301,16 @@ const defaultRouteTimeout = 2 * time.Second
 // the check that matters, and it does not push operators to loosen the
 // bound on slow readers.
 func (c *fileConfig) checkWriteTimeout() error {
-	wt := c.Server.WriteTimeout
+	return errors.Join(c.checkAgainstRoutes("write_timeout", c.Server.WriteTimeout,
+		"a response could not be written (make write_timeout longer than every route's timeout)"),
+		c.checkAgainstRoutes("shutdown_timeout", c.Server.ShutdownTimeout,
+			"requests in flight at SIGTERM would be cut off (make shutdown_timeout longer than every route's timeout)"))
+}
+
+// checkAgainstRoutes refuses a server timeout d (field) that is not longer
+// than the longest route timeout, saying why in consequence.
+func (c *fileConfig) checkAgainstRoutes(field string, d time.Duration, consequence string) error {
+	wt := d
 	if wt <= 0 {
 		return nil // negative: reported by Validate; 0 is defaulted before
 	}
@@ -322,8 +331,8 @@ func (c *fileConfig) checkWriteTimeout() error {
 	if wt == longest {
 		how = "is not longer than"
 	}
-	return &aggregate.ConfigError{Field: "server.write_timeout", Msg: fmt.Sprintf("%s %s %s.timeout %s; a response could not be written (make write_timeout longer than every route's timeout)",
-		wt, how, routeField(at, c.Routes[at]), longest)}
+	return &aggregate.ConfigError{Field: "server." + field, Msg: fmt.Sprintf("%s %s %s.timeout %s; %s",
+		wt, how, routeField(at, c.Routes[at]), longest, consequence)}
 }
 
 // defaultMaxResponseBytes is upstream.Config.MaxResponseBytes's default.

@@ -211,7 +211,7 @@ func TestResilienceOnByDefault(t *testing.T) {
 
 // TestWriteTimeoutLongerThanRoutes: a write_timeout that is not longer than
 // a route's timeout (2s when unset) is refused, naming both fields.
-func TestWriteTimeoutLongerThanRoutes(t *testing.T) {
+func TestServerTimeoutsLongerThanRoutes(t *testing.T) {
 	two := validConfig + "  - path: /slow\n    timeout: 5s\n    calls:\n      - {name: a, upstream: users, path: /a}\n"
 	tests := []struct {
 		name, server, src string
@@ -224,6 +224,10 @@ func TestWriteTimeoutLongerThanRoutes(t *testing.T) {
 		{"the longest route is named", "write_timeout: 3s", two, "server.write_timeout: 3s is shorter than routes[1] (/slow).timeout 5s"},
 		{"default write_timeout", "listen: ':8080'", two, ""},
 		{"read_timeout does not count", "{read_timeout: 1s, write_timeout: 6s}", two, ""},
+		{"shutdown_timeout shorter", "shutdown_timeout: 1s", validConfig,
+			"server.shutdown_timeout: 1s is shorter than routes[0] (/api/users/{id}).timeout 2s; requests in flight at SIGTERM would be cut off"},
+		{"shutdown_timeout equal", "{shutdown_timeout: 5s, write_timeout: 6s}", two, "server.shutdown_timeout: 5s is not longer than routes[1] (/slow).timeout 5s"},
+		{"default shutdown_timeout (20s)", "write_timeout: 6s", two, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
