@@ -141,10 +141,15 @@ func TestRateLimitAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead.Close()
-	c, _ := ownGatewayConfig(t, cfg, "REDIS_URL=redis://"+dead.Addr().String()+"/0", "BRAID_CACHE_PREFIX="+prefix)
+	c, cAdmin := ownGatewayConfig(t, cfg, "REDIS_URL=redis://"+dead.Addr().String()+"/0", "BRAID_CACHE_PREFIX="+prefix)
 	d, _ := ownGatewayConfig(t, cfg, "REDIS_URL=redis://"+dead.Addr().String()+"/0", "BRAID_CACHE_PREFIX="+prefix)
 	got = count(demoToken(t, "12"), c, d)
 	if got[200] < 20 || got[200] > 22 || got[429] != 30-got[200] {
 		t.Errorf("Redis down: %v, want each replica's own 10 (20 in all) x 200, the rest 429, no 5xx", got)
+	}
+	_, metrics := get(t, cAdmin+"/metrics")
+	const want = `braid_ratelimit_local_fallbacks_total{http_route="GET /api/me/dashboard"} 15`
+	if !strings.Contains(string(metrics), want) {
+		t.Errorf("metrics lack %q (each of the replica's 15 decisions was local)", want)
 	}
 }

@@ -51,6 +51,7 @@ type metrics struct {
 	brState     *prometheus.GaugeVec     // upstream
 	brChanges   *prometheus.CounterVec   // upstream, from, to
 	cache       *prometheus.CounterVec   // layer, event
+	rlFallback  *prometheus.CounterVec   // http_route
 	routeSeries sync.Map                 // "METHOD pattern status" -> prometheus.Observer
 
 	stats *stats
@@ -84,7 +85,10 @@ func newMetrics() *metrics {
 	m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "braid_cache_events_total", Help: "Cache events per layer (l1, l2): hit, miss, stale, error, fill, skip_stale_write, invalidate, flush."},
 		[]string{"layer", "event"})
-	m.reg.MustRegister(m.requests, m.inFlight, m.degraded, m.upCalls, m.upTries, m.upRetries, m.upHedges, m.brState, m.brChanges, m.cache,
+	m.rlFallback = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "braid_ratelimit_local_fallbacks_total", Help: "Rate-limit decisions made by the local limiter because Redis was down or slow (the limit then holds per replica)."},
+		[]string{"http_route"})
+	m.reg.MustRegister(m.requests, m.inFlight, m.degraded, m.upCalls, m.upTries, m.upRetries, m.upHedges, m.brState, m.brChanges, m.cache, m.rlFallback,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -124,6 +124,15 @@ func (t *Telemetry) CacheEvent(layer, event string) {
 	t.metrics.cache.WithLabelValues(layer, event).Inc()
 }
 
+// RateLimitFallback counts a rate-limit decision of route ("GET
+// /api/me/dashboard") that the local limiter made because Redis could not.
+func (t *Telemetry) RateLimitFallback(route string) {
+	if t == nil || t.metrics == nil {
+		return
+	}
+	t.metrics.rlFallback.WithLabelValues(route).Inc()
+}
+
 // AdminHandlers returns the operator endpoints for the admin listener,
 // never the public one: /metrics (Prometheus), /stats (live percentiles
 // as JSON) and /debug/pprof/*. Keys are chi patterns. With metrics off,

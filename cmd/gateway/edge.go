@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/braidgw/braid/auth"
+	"github.com/braidgw/braid/observability"
 	"github.com/braidgw/braid/ratelimit"
 )
 
@@ -21,7 +22,8 @@ import (
 // Redis is down.
 type edge struct {
 	log    *slog.Logger
-	rdb    *redis.Client // nil: limits are local to this replica
+	tel    *observability.Telemetry // counts local fallbacks; nil counts nothing
+	rdb    *redis.Client            // nil: limits are local to this replica
 	prefix string
 
 	mu        sync.Mutex
@@ -29,8 +31,8 @@ type edge struct {
 	limiters  []*ratelimit.Limiter
 }
 
-func newEdge(cfg *fileConfig, log *slog.Logger) (*edge, error) {
-	e := &edge{log: log, verifiers: map[string]*auth.Verifier{}}
+func newEdge(cfg *fileConfig, log *slog.Logger, tel *observability.Telemetry) (*edge, error) {
+	e := &edge{log: log, tel: tel, verifiers: map[string]*auth.Verifier{}}
 	if url := cfg.Cache.Redis.URL; url != "" {
 		o, err := redis.ParseURL(url)
 		if err != nil {
@@ -69,7 +71,8 @@ func (e *edge) verifier(c auth.Config) (*auth.Verifier, error) {
 
 // limiter is the routes' LimiterFactory.
 func (e *edge) limiter(name string, c ratelimit.Config) *ratelimit.Limiter {
-	opts := []ratelimit.Option{ratelimit.WithLogger(e.log.With("component", "ratelimit"))}
+	opts := []ratelimit.Option{ratelimit.WithLogger(e.log.With("component", "ratelimit")),
+		ratelimit.WithOnFallback(func() { e.tel.RateLimitFallback(name) })}
 	if e.rdb != nil {
 		opts = append(opts, ratelimit.WithRedis(e.rdb, e.prefix+"ratelimit:"))
 	}

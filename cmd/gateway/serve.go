@@ -97,7 +97,7 @@ func build(o *options, lookup func(string) (string, bool), log *slog.Logger) (gw
 	if err != nil {
 		return nil, invalid(err)
 	}
-	if gw.edge, err = newEdge(cfg, log); err != nil {
+	if gw.edge, err = newEdge(cfg, log, gw.tel); err != nil {
 		return nil, invalid(err)
 	}
 	gw.handler, err = compileRoutes(cfg.Config, routes.Options{
