@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -143,15 +144,21 @@ func (b *batch) keysError(pred, detail string) error {
 // first seen, or a *keysError when they cannot be fetched.
 func (b *batch) collectKeys(source []byte) ([]string, error) {
 	var keys []string
-	seen := map[string]bool{}
+	seen := getKeySet() // key -> its index in keys
+	defer putKeySet(seen)
 	err := collect(source, b.parent, func(obj []byte) error {
 		return collect(obj, b.rest, func(leaf []byte) error {
+			if kind(leaf) == 0 { // a number seen before needs no copy of its text
+				if _, dup := seen[string(leaf)]; dup {
+					return nil
+				}
+			}
 			k, err := scalarText(leaf)
 			if err != nil {
 				return err
 			}
-			if !seen[k] {
-				seen[k] = true
+			if _, dup := seen[k]; !dup {
+				seen[k] = len(keys)
 				keys = append(keys, k)
 			}
 			return nil
@@ -227,24 +234,37 @@ func (b *batch) fetch(ctx context.Context, cl *call, base *upstream.Request, key
 	}
 	chunks := slices.Collect(slices.Chunk(keys, b.cfg.MaxBatch))
 	bodies := make([][]byte, len(chunks))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(b.cfg.Concurrency)
-	for i, chunk := range chunks {
-		g.Go(func() error {
-			q := withParam(base.Query, b.cfg.Param, strings.Join(chunk, b.cfg.Separator))
-			resp, err := cl.fetch(gctx, &upstream.Request{Method: base.Method, Path: base.Path, Query: q})
-			if err != nil {
+	if len(chunks) == 1 { // nothing to run beside it: no goroutine
+		var err error
+		if bodies[0], err = b.fetchChunk(ctx, cl, base, chunks[0]); err != nil {
+			return nil, 1, err
+		}
+	} else {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(b.cfg.Concurrency)
+		for i, chunk := range chunks {
+			g.Go(func() error {
+				var err error
+				bodies[i], err = b.fetchChunk(gctx, cl, base, chunk)
 				return err
-			}
-			bodies[i] = resp.Body
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, len(chunks), err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, len(chunks), err
+		}
 	}
 	objects, err := b.index(chunks, bodies)
 	return objects, len(chunks), err
+}
+
+// fetchChunk requests one chunk of keys and returns the answer's body.
+func (b *batch) fetchChunk(ctx context.Context, cl *call, base *upstream.Request, chunk []string) ([]byte, error) {
+	q := withParam(base.Query, b.cfg.Param, strings.Join(chunk, b.cfg.Separator))
+	resp, err := cl.fetch(ctx, &upstream.Request{Method: base.Method, Path: base.Path, Query: q})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
 }
 
 // index maps each key to the object fetched for it: the first object for
@@ -255,7 +275,8 @@ func (b *batch) index(chunks [][]string, bodies [][]byte) (map[string][]byte, er
 	for _, c := range chunks {
 		n += len(c)
 	}
-	asked := make(map[string]int, n) // key -> the chunk asking for it
+	asked := getKeySet() // key -> the chunk asking for it
+	defer putKeySet(asked)
 	for i, c := range chunks {
 		for _, k := range c {
 			asked[k] = i
@@ -287,6 +308,27 @@ func (b *batch) index(chunks [][]string, bodies [][]byte) (map[string][]byte, er
 		}
 	}
 	return objects, nil
+}
+
+// keySets holds cleared key sets for reuse: collectKeys and index each
+// need one only while they run, and a fresh map per batch call costs an
+// allocation each time it grows.
+var keySets = sync.Pool{New: func() any { return map[string]int{} }}
+
+// maxPooledKeys bounds the key sets kept for reuse: a clear map keeps its
+// room, and a set grown past the default batch.max_keys is left to the
+// collector.
+const maxPooledKeys = 1024
+
+func getKeySet() map[string]int { return keySets.Get().(map[string]int) }
+
+// putKeySet clears m and keeps it for reuse, unless it grew large.
+func putKeySet(m map[string]int) {
+	if len(m) > maxPooledKeys {
+		return
+	}
+	clear(m)
+	keySets.Put(m)
 }
 
 // stitch sets the fetched object(s) beside their keys in source. With no

@@ -16,7 +16,7 @@ func instant(body []byte) upstream.Fetch {
 	}
 }
 
-func fanOutPlan(b *testing.B, width int) *Plan {
+func fanOutPlan(tb testing.TB, width int) *Plan {
 	body := []byte(`{"id":1,"name":"Ada Lovelace","email":"ada@example.com","tags":["a","b","c"],"score":0.97}`)
 	ups := map[string]upstream.Fetch{"u": instant(body)}
 	calls := make([]CallConfig, width)
@@ -25,7 +25,7 @@ func fanOutPlan(b *testing.B, width int) *Plan {
 	}
 	p, err := Compile(calls, Env{Params: []string{"id"}, Stack: upstream.Static(ups)})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return p
 }
@@ -99,5 +99,72 @@ func BenchmarkBatch(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkExecuteBatch measures a batch join end to end against instant
+// in-process upstreams: the orders call, one batch call fetching n/2
+// distinct products in chunks of 100, and assembly with stitching.
+func BenchmarkExecuteBatch(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("items=%d", n), func(b *testing.B) {
+			products := []byte("[")
+			for i := 1; i <= max(1, n/2); i++ {
+				if i > 1 {
+					products = append(products, ',')
+				}
+				products = fmt.Appendf(products, `{"id":%d,"name":"product %d","price_cents":%d}`, i, i, i*100)
+			}
+			products = append(products, ']')
+			ups := map[string]upstream.Fetch{
+				"orders":   instant([]byte(ordersJSON(max(1, n/3), max(1, n/2)))),
+				"products": instant(products), // every chunk gets them all; unasked ones are ignored
+			}
+			p, err := Compile(ordersWithProducts(100), Env{Params: []string{"id"}, Stack: upstream.Static(ups)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			params := map[string]string{"id": "7"}
+			ctx := context.Background()
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				res, err := p.Execute(ctx, params)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if buf, err = res.AppendJSON(buf[:0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkExecuteChain measures a chain of depth calls, each referencing
+// the one before it: no two calls can run at once.
+func BenchmarkExecuteChain(b *testing.B) {
+	const depth = 4
+	ups := map[string]upstream.Fetch{"u": instant([]byte(`{"id":42,"name":"Ada"}`))}
+	calls := []CallConfig{{Name: "c0", Upstream: "u", Path: "/things/{id}"}}
+	for i := 1; i < depth; i++ {
+		calls = append(calls, CallConfig{Name: "c" + strconv.Itoa(i), Upstream: "u", Path: "/things/{c" + strconv.Itoa(i-1) + ".id}"})
+	}
+	p, err := Compile(calls, Env{Params: []string{"id"}, Stack: upstream.Static(ups)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	params := map[string]string{"id": "42"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	var buf []byte
+	for b.Loop() {
+		res, err := p.Execute(ctx, params)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if buf, err = res.AppendJSON(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -39,8 +39,8 @@ func (e *DataError) Error() string {
 // Unwrap returns ErrBadData.
 func (e *DataError) Unwrap() error { return ErrBadData }
 
-// ErrPanic is wrapped when a call's goroutine panicked; the panic value and
-// stack follow in the message.
+// ErrPanic is wrapped when a call panicked, on whichever goroutine ran
+// it; the panic value and stack follow in the message.
 var ErrPanic = errors.New("internal error")
 
 // InputError is a request parameter that cannot be used: the client's fault.

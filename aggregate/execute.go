@@ -7,9 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/braidgw/braid/cache"
 	"github.com/braidgw/braid/observability"
@@ -19,14 +19,19 @@ import (
 // Result is the outcome of executing a plan for one request: each call's raw
 // body or error. It is written out with AppendJSON.
 type Result struct {
-	plan  *Plan
-	start time.Time // when Execute began
-	parts []part
+	plan   *Plan
+	start  time.Time         // when Execute began
+	params map[string]string // the route's parameters, for templates
+	parts  []part
 }
 
-// part is one call's outcome. It is written only by the call's own
-// goroutine, before the call's done channel is closed.
+// part is one call's outcome. It is written only by the goroutine running
+// the call, before the call is counted as ended (see execution.finish).
 type part struct {
+	// req is the call's request. It lives here to save an allocation per
+	// call; a stack may keep it after the call ends (a hedge still in
+	// flight, a background refresh), so parts are never reused.
+	req     upstream.Request
 	body    []byte
 	header  http.Header // the answer's headers; nil from a cache
 	batch   *batchResult
@@ -34,41 +39,134 @@ type part struct {
 	offset  time.Duration // from the start of Execute to the call's start
 	elapsed time.Duration
 	cache   cache.Status // where a cached call's answer came from
+	waiting int32        // calls it references that have not ended; only through sync/atomic
 }
 
-// Execute runs the plan: every call starts at once and waits only for the
-// calls it references; a batch call waits for the call holding its keys.
-// params holds the route's validated parameters.
+// Execute runs the plan: every call starts as soon as the calls it
+// references have ended (a batch call waits for the call holding its keys),
+// and independent calls run at once. params holds the route's validated
+// parameters.
 //
 // A failed required call cancels the rest and is returned as a *CallError.
 // A failed optional call leaves its part null; the Result lists it in
 // Degraded.
+//
+// A goroutine is started only for a call that must run beside another:
+// one of the calls that are ready together runs on the goroutine that made
+// them ready (Execute's own for the calls that reference nothing), so a
+// plan of n independent calls starts n-1 goroutines and a chain starts
+// none.
 func (p *Plan) Execute(ctx context.Context, params map[string]string) (*Result, error) {
-	res := &Result{plan: p, start: time.Now(), parts: make([]part, len(p.calls))}
-	done := make([]chan struct{}, len(p.calls))
-	for i := range done {
-		done[i] = make(chan struct{})
+	x := &execution{Result: Result{plan: p, start: time.Now(), params: params, parts: make([]part, len(p.calls))}}
+	if p.cancels {
+		ctx, x.cancel = context.WithCancel(ctx)
+		defer x.cancel()
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(len(p.calls)) // every call may be waiting for another at once
 	for i, cl := range p.calls {
-		g.Go(func() error {
-			defer close(done[i])
-			err := res.runSafe(gctx, cl, done, params)
-			if err == nil {
-				return nil
-			}
-			res.parts[i].err = &CallError{Call: cl.Name, Upstream: cl.Upstream, Err: err}
-			if cl.Optional {
-				return nil
-			}
-			return res.parts[i].err
-		})
+		x.parts[i].waiting = int32(len(cl.deps))
 	}
-	if err := g.Wait(); err != nil {
-		return nil, res.firstFailure(err)
+	next := -1
+	for _, i := range p.roots {
+		next = x.dispatch(ctx, next, i)
 	}
-	return res, nil
+	x.work(ctx, next)
+	x.wg.Wait()
+	if x.first != nil { // every write to first happened before wg.Wait returned
+		return nil, x.firstFailure(x.first)
+	}
+	return &x.Result, nil
+}
+
+// execution is one run of a plan: the Result being filled and what
+// schedules its calls.
+type execution struct {
+	Result
+	cancel context.CancelFunc // cancels the calls when a required one fails; nil when nothing would be left to cancel
+	wg     sync.WaitGroup     // counts the goroutines started for calls
+	mu     sync.Mutex         // guards first
+	first  error              // the first required call to fail, in time
+}
+
+// work runs call i and then, on the same goroutine, a call that its end
+// made ready, until its end makes none ready. i < 0 runs nothing.
+func (x *execution) work(ctx context.Context, i int) {
+	for i >= 0 {
+		i = x.finish(ctx, i, x.runSafe(ctx, x.plan.calls[i]))
+	}
+}
+
+// dispatch is handed the ready calls one by one, next, each time with the
+// call it kept the time before (kept, -1 for none): it starts a goroutine
+// for kept and keeps next instead. The call kept last is left for the
+// caller to run on its own goroutine.
+func (x *execution) dispatch(ctx context.Context, kept, next int) int {
+	if kept >= 0 {
+		x.wg.Add(1)
+		go func() {
+			defer x.wg.Done()
+			x.work(ctx, kept)
+		}()
+	}
+	return next
+}
+
+// finish records how call i ended and counts it as ended for the calls
+// that reference it. Of those it made ready, it returns one for the
+// caller to run next (-1: none) and starts a goroutine for each other. A
+// ready call that cannot run, because a call it references failed or the
+// calls were cancelled, ends here without running.
+func (x *execution) finish(ctx context.Context, i int, err error) int {
+	if err != nil {
+		x.fail(i, err)
+	}
+	next := -1
+	for _, d := range x.plan.calls[i].dependents {
+		if atomic.AddInt32(&x.parts[d].waiting, -1) > 0 {
+			continue
+		}
+		if err := x.blocked(ctx, x.plan.calls[d]); err != nil {
+			if d = x.finish(ctx, d, err); d < 0 {
+				continue
+			}
+		}
+		next = x.dispatch(ctx, next, d)
+	}
+	return next
+}
+
+// fail records err as call i's failure. The first required call to fail
+// cancels the others.
+func (x *execution) fail(i int, err error) {
+	cl := x.plan.calls[i]
+	ce := &CallError{Call: cl.Name, Upstream: cl.Upstream, Err: err}
+	x.parts[i].err = ce
+	if cl.Optional {
+		return
+	}
+	x.mu.Lock()
+	first := x.first == nil
+	if first {
+		x.first = ce
+	}
+	x.mu.Unlock()
+	if first && x.cancel != nil {
+		x.cancel()
+	}
+}
+
+// blocked returns why call cl, whose references have all ended, cannot
+// run: the end of ctx (the calls were cancelled, or the request is over),
+// or else the first of them that failed. Nil: it can.
+func (r *Result) blocked(ctx context.Context, cl *call) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, d := range cl.deps {
+		if err := r.parts[d].err; err != nil {
+			return fmt.Errorf("%w: %q: %w", ErrDependencyFailed, r.plan.calls[d].Name, err)
+		}
+	}
+	return nil
 }
 
 // firstFailure picks, among the required calls that failed for a reason of
@@ -88,27 +186,18 @@ func (r *Result) firstFailure(first error) error {
 
 // runSafe is run, with a panic turned into an error wrapping ErrPanic: a
 // bug met by one request must not take the gateway down.
-func (r *Result) runSafe(ctx context.Context, cl *call, done []chan struct{}, params map[string]string) (err error) {
+func (r *Result) runSafe(ctx context.Context, cl *call) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("%w: %v\n%s", ErrPanic, v, debug.Stack())
 		}
 	}()
-	return r.run(ctx, cl, done, params)
+	return r.run(ctx, cl)
 }
 
-// run waits for the call's dependencies, builds its request and makes it.
-func (r *Result) run(ctx context.Context, cl *call, done []chan struct{}, params map[string]string) (err error) {
-	for _, d := range cl.deps {
-		select {
-		case <-done[d]:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if err := r.parts[d].err; err != nil {
-			return fmt.Errorf("%w: %q: %w", ErrDependencyFailed, r.plan.calls[d].Name, err)
-		}
-	}
+// run builds the call's request and makes it. The calls it references
+// have ended, successfully.
+func (r *Result) run(ctx context.Context, cl *call) (err error) {
 	start := time.Now()
 	r.parts[cl.idx].offset = start.Sub(r.start)
 	defer func() { r.parts[cl.idx].elapsed = time.Since(start) }()
@@ -117,7 +206,7 @@ func (r *Result) run(ctx context.Context, cl *call, done []chan struct{}, params
 		ctx, end = obs.StartCall(ctx, r.plan.route, cl.Name, cl.Upstream)
 		defer func() { end(r.report(cl, err)) }()
 	}
-	req, err := r.request(cl, params)
+	req, err := r.request(cl)
 	if err != nil {
 		return err
 	}
@@ -133,7 +222,7 @@ func (r *Result) run(ctx context.Context, cl *call, done []chan struct{}, params
 		}
 		res := &batchResult{}
 		if len(keys) > 0 {
-			if res, err = cl.batch.run(ctx, r.plan.cache, cl, req, callValues{params: params, res: r}, keys); err != nil {
+			if res, err = cl.batch.run(ctx, r.plan.cache, cl, req, r, keys); err != nil {
 				return err
 			}
 		}
@@ -159,67 +248,66 @@ func (r *Result) report(cl *call, err error) observability.CallEnd {
 	return e
 }
 
-func (r *Result) request(cl *call, params map[string]string) (*upstream.Request, error) {
-	vals := callValues{params: params, res: r}
-	path, err := cl.path.renderPath(vals)
+// request renders call cl's request into its part.
+func (r *Result) request(cl *call) (*upstream.Request, error) {
+	path, err := cl.path.renderPath(r)
 	if err != nil {
 		return nil, err
 	}
 	var q url.Values
 	for _, qt := range cl.query {
-		s, ok, err := qt.tmpl.renderValue(vals)
+		s, ok, err := qt.tmpl.renderValue(r)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
 			if q == nil {
-				q = url.Values{}
+				q = make(url.Values, len(cl.query))
 			}
 			q.Set(qt.name, s)
 		}
 	}
-	req := &upstream.Request{Method: cl.Method, Path: path, Query: q}
+	req := &r.parts[cl.idx].req
+	*req = upstream.Request{Method: cl.Method, Path: path, Query: q}
 	if cl.cache != nil && cl.batch == nil {
-		if err := cl.cache.render(req, vals); err != nil {
+		if err := cl.cache.render(req, r); err != nil {
 			return nil, err
 		}
 	}
 	return req, nil
 }
 
-// callValues resolves template references against the request's parameters
-// and the results of finished calls.
-type callValues struct {
-	params map[string]string
-	res    *Result
-}
+var _ values = (*Result)(nil)
 
-func (v callValues) value(r ref) (string, bool, error) {
-	if r.param != "" {
-		s, ok := v.params[r.param]
+// value resolves a template reference against the request's parameters
+// and the results of the calls that have ended: a *Result is the values of
+// its calls' templates.
+func (r *Result) value(rf ref) (string, bool, error) {
+	if rf.param != "" {
+		s, ok := r.params[rf.param]
 		return s, ok, nil
 	}
-	body := v.res.parts[v.res.plan.byName[r.path.call]].body
+	body := r.parts[r.plan.byName[rf.path.call]].body
 	var leaf []byte
-	if err := collect(body, r.path.segs, func(l []byte) error { leaf = l; return nil }); err != nil {
-		return "", false, v.refuse(r, "cannot be read: "+err.Error())
+	if err := collect(body, rf.path.segs, func(l []byte) error { leaf = l; return nil }); err != nil {
+		return "", false, r.refuse(rf, "cannot be read: "+err.Error())
 	}
 	if leaf == nil {
-		return "", false, v.refuse(r, "is missing or null")
+		return "", false, r.refuse(rf, "is missing or null")
 	}
 	s, err := scalarText(leaf)
 	if err != nil {
-		return "", false, v.refuse(r, "cannot be used: "+err.Error())
+		return "", false, r.refuse(rf, "cannot be used: "+err.Error())
 	}
 	return s, true, nil
 }
 
 // refuse blames a route parameter on the client and a field of a call's
 // result on that call's upstream.
-func (v callValues) refuse(r ref, msg string) error {
-	if r.param != "" {
-		return &InputError{Param: r.param, Msg: msg}
+func (r *Result) refuse(rf ref, msg string) error {
+	if rf.param != "" {
+		return &InputError{Param: rf.param, Msg: msg}
 	}
-	src := v.res.plan.calls[v.res.plan.byName[r.path.call]]
-	return &DataError{Call: src.Name, Upstream: src.Upstream, Ref: r.String(), Msg: msg}
+	src := r.plan.calls[r.plan.byName[rf.path.call]]
+	return &DataError{Call: src.Name, Upstream: src.Upstream, Ref: rf.String(), Msg: msg}
 }

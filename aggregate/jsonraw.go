@@ -262,7 +262,17 @@ func setMember(dst, obj []byte, name string, val []byte) ([]byte, error) {
 	return append(dst, obj[end:]...), nil
 }
 
+// appendQuoted appends s as a JSON string, quoted as json.Marshal quotes
+// it. A name of plain printable ASCII, the usual member name, is copied as
+// it is, without an allocation.
 func appendQuoted(dst []byte, s string) []byte {
-	q, _ := json.Marshal(s) // a string always marshals
-	return append(dst, q...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(dst, q...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }

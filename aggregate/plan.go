@@ -70,6 +70,8 @@ type Plan struct {
 	byName   map[string]int
 	stitchs  map[int][]int // target call -> batch calls stitching into it, in declared order
 	authRefs []string      // the {auth.*} references, "auth.sub", in first-use order
+	roots    []int         // the calls that reference none, in declared order
+	cancels  bool          // a required call's failure has other calls to cancel
 }
 
 // AuthRefs lists the token claims the plan's templates read, as
@@ -79,15 +81,16 @@ func (p *Plan) AuthRefs() []string { return p.authRefs }
 
 type call struct {
 	CallConfig
-	idx    int
-	key    []byte // `"name":`, precomputed for assembly
-	fetch  upstream.Fetch
-	path   *template
-	query  []queryTemplate // sorted by name
-	deps   []int
-	batch  *batch
-	cache  *callCache // nil: not cached
-	output bool
+	idx        int
+	key        []byte // `"name":`, precomputed for assembly
+	fetch      upstream.Fetch
+	path       *template
+	query      []queryTemplate // sorted by name
+	deps       []int           // the calls it references, ascending
+	dependents []int           // the calls that reference it, ascending
+	batch      *batch
+	cache      *callCache // nil: not cached
+	output     bool
 }
 
 type queryTemplate struct {
@@ -115,7 +118,24 @@ func Compile(calls []CallConfig, env Env) (*Plan, error) {
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
 	}
+	c.plan.link()
 	return c.plan, nil
+}
+
+// link records what Execute schedules by: each call's dependents, the
+// calls that reference none, and whether a failure has anything to cancel.
+func (p *Plan) link() {
+	required := false
+	for _, cl := range p.calls {
+		if len(cl.deps) == 0 {
+			p.roots = append(p.roots, cl.idx)
+		}
+		for _, d := range cl.deps {
+			p.calls[d].dependents = append(p.calls[d].dependents, cl.idx)
+		}
+		required = required || !cl.Optional
+	}
+	p.cancels = len(p.calls) > 1 && required
 }
 
 type compiler struct {

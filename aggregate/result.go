@@ -3,6 +3,7 @@ package aggregate
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/braidgw/braid/cache"
@@ -13,14 +14,23 @@ import (
 // as the upstream sent it unless a batch join stitches into it; a failed
 // optional call is null.
 func (r *Result) AppendJSON(dst []byte) ([]byte, error) {
-	parts, _, err := r.Parts(nil)
-	if err != nil {
-		return nil, err
+	dst = append(dst, openBrace...)
+	n := 0
+	for i, cl := range r.plan.calls {
+		if !cl.output {
+			continue
+		}
+		if n > 0 {
+			dst = append(dst, comma...)
+		}
+		n++
+		body, err := r.member(i)
+		if err != nil {
+			return nil, err
+		}
+		dst = append(append(dst, cl.key...), body...)
 	}
-	for _, p := range parts {
-		dst = append(dst, p...)
-	}
-	return dst, nil
+	return append(dst, closeBrace...), nil
 }
 
 // Parts appends to dst the response document that AppendJSON builds, as
@@ -29,6 +39,7 @@ func (r *Result) AppendJSON(dst []byte) ([]byte, error) {
 // the upstream bodies and the plan: write them, do not modify them. Only a
 // call that a batch join stitches into gets a new body.
 func (r *Result) Parts(dst [][]byte) ([][]byte, int, error) {
+	dst = slices.Grow(dst, 2+3*len(r.plan.calls)) // braces, and a comma, key and body per call
 	size := 0
 	add := func(b []byte) {
 		dst = append(dst, b)
@@ -44,20 +55,29 @@ func (r *Result) Parts(dst [][]byte) ([][]byte, int, error) {
 			add(comma)
 		}
 		n++
-		add(cl.key)
-		p := r.parts[i]
-		if p.err != nil || len(p.body) == 0 {
-			add(null)
-			continue
-		}
-		body, err := r.stitched(i)
+		body, err := r.member(i)
 		if err != nil {
-			return nil, 0, &CallError{Call: cl.Name, Upstream: cl.Upstream, Err: fmt.Errorf("%w: stitch: %v", ErrBadData, err)}
+			return nil, 0, err
 		}
+		add(cl.key)
 		add(body)
 	}
 	add(closeBrace)
 	return dst, size, nil
+}
+
+// member returns the value of output call i in the response document: its
+// body, stitched into by batch joins, or null.
+func (r *Result) member(i int) ([]byte, error) {
+	if p := &r.parts[i]; p.err != nil || len(p.body) == 0 {
+		return null, nil
+	}
+	body, err := r.stitched(i)
+	if err != nil {
+		cl := r.plan.calls[i]
+		return nil, &CallError{Call: cl.Name, Upstream: cl.Upstream, Err: fmt.Errorf("%w: stitch: %v", ErrBadData, err)}
+	}
+	return body, nil
 }
 
 // The fixed pieces of a response document.
@@ -105,9 +125,9 @@ func (r *Result) Degraded() []string {
 // Errors returns the errors of the optional calls that failed.
 func (r *Result) Errors() []error {
 	var errs []error
-	for _, p := range r.parts {
-		if p.err != nil {
-			errs = append(errs, p.err)
+	for i := range r.parts {
+		if err := r.parts[i].err; err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errs
@@ -169,8 +189,8 @@ func (r *Result) Timings() []CallTiming {
 // gateway's own.
 func (r *Result) CriticalPath() time.Duration {
 	var end time.Duration
-	for _, p := range r.parts {
-		end = max(end, p.offset+p.elapsed)
+	for i := range r.parts {
+		end = max(end, r.parts[i].offset+r.parts[i].elapsed)
 	}
 	return end
 }
@@ -194,7 +214,7 @@ func (r *Result) CacheStatuses() []CacheEntry {
 	}
 	var out []CacheEntry
 	for i, cl := range r.plan.calls {
-		p := r.parts[i]
+		p := &r.parts[i]
 		if cl.cache == nil || p.err != nil {
 			continue
 		}

@@ -112,7 +112,11 @@ type values interface {
 // upstream.ErrBadPath), and this way the error names the value and blames
 // whoever sent it.
 func (t *template) renderPath(v values) (string, error) {
+	if len(t.refs) == 0 {
+		return t.text, nil
+	}
 	var b strings.Builder
+	b.Grow(len(t.text) + 16) // the values replace their references: usually one allocation
 	for i, r := range t.refs {
 		b.WriteString(t.lits[i])
 		s, ok, err := v.value(r)
@@ -147,7 +151,18 @@ func hasDotSegment(s string) bool {
 // when the template is a lone reference to an absent optional parameter, so
 // that the query parameter is left out.
 func (t *template) renderValue(v values) (s string, ok bool, err error) {
+	switch {
+	case len(t.refs) == 0:
+		return t.text, true, nil
+	case t.alone:
+		val, present, err := v.value(t.refs[0])
+		if err != nil || !present {
+			return "", false, err
+		}
+		return val, true, nil
+	}
 	var b strings.Builder
+	b.Grow(len(t.text) + 16)
 	for i, r := range t.refs {
 		b.WriteString(t.lits[i])
 		val, present, err := v.value(r)
