@@ -20,7 +20,8 @@ type suiteUse int
 const (
 	// everyGateway: startGateway sets it for every gateway of the suite.
 	everyGateway suiteUse = iota
-	// someTests: the tests that need it set it (cache, tracing).
+	// someTests: the tests that need it set it (cache, tracing, the
+	// hostile upstreams on each transport).
 	someTests
 	// flagInstead: the suite passes the flag (gatewayVar.flag) instead, to
 	// listen on free loopback ports.
@@ -56,6 +57,7 @@ var gatewayEnv = []gatewayVar{
 	{name: "PRODUCTS_URL", suite: everyGateway},
 	{name: "NOTIFICATIONS_URL", suite: everyGateway},
 	{name: "RECOMMENDATIONS_URL", suite: everyGateway},
+	{name: "BRAID_UPSTREAM_TRANSPORT", suite: someTests},
 	{name: "AUTH_JWKS_URL", suite: everyGateway},
 	{name: "AUTH_ISSUER", suite: composeOnly},
 	{name: "AUTH_AUDIENCE", suite: composeOnly},

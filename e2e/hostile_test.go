@@ -59,51 +59,67 @@ func wantTook(t *testing.T, m hostileMode, took time.Duration, a answer) {
 	}
 }
 
+// hostileTransports are the upstream transports the hostile tests run on,
+// by BRAID_UPSTREAM_TRANSPORT: each mode must end the same way on both.
+var hostileTransports = []struct{ name, value string }{
+	{"lean", "lean"},
+	{"nethttp", "net/http"},
+}
+
 // TestHostileRequiredService: users, a required call of the dashboard,
-// answers in each hostile mode. The dashboard fails with the mode's status
-// and error code, naming the call, within the mode's time bound.
+// answers in each hostile mode, on each upstream transport. The dashboard
+// fails with the mode's status and error code, naming the call, within the
+// mode's time bound.
 func TestHostileRequiredService(t *testing.T) {
-	for _, name := range hostileOrder {
-		m := hostileModes[name]
-		t.Run(name, func(t *testing.T) {
-			resetDemo(t)
-			gw := ownGateway(t)
-			setFaults(t, "users", m.faults)
-			a := ask(t, gw, dashboardPath)
-			t.Logf("%s: %d %s in %v; users served %d", name, a.status, a.code, a.took.Round(time.Millisecond), served(t, "users"))
-			if a.status != m.status || a.code != m.code {
-				t.Errorf("%v; want %d %s", a, m.status, m.code)
+	for _, tr := range hostileTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			for _, name := range hostileOrder {
+				m := hostileModes[name]
+				t.Run(name, func(t *testing.T) {
+					resetDemo(t)
+					gw := ownGateway(t, "BRAID_UPSTREAM_TRANSPORT="+tr.value)
+					setFaults(t, "users", m.faults)
+					a := ask(t, gw, dashboardPath)
+					t.Logf("%s on %s: %d %s in %v; users served %d", name, tr.value, a.status, a.code, a.took.Round(time.Millisecond), served(t, "users"))
+					if a.status != m.status || a.code != m.code {
+						t.Errorf("%v; want %d %s", a, m.status, m.code)
+					}
+					if !strings.Contains(string(a.body), `"call":"user"`) || !strings.Contains(string(a.body), `"upstream":"users"`) {
+						t.Errorf("error does not name the call and its upstream: %s", a.body)
+					}
+					wantTook(t, m, a.took, a)
+				})
 			}
-			if !strings.Contains(string(a.body), `"call":"user"`) || !strings.Contains(string(a.body), `"upstream":"users"`) {
-				t.Errorf("error does not name the call and its upstream: %s", a.body)
-			}
-			wantTook(t, m, a.took, a)
 		})
 	}
 }
 
 // TestHostileOptionalService: recommendations, an optional call of the
-// dashboard, answers in each hostile mode. The dashboard is 200 with
-// recommendations degraded to null, for the mode's reason (the
-// Server-Timing entry of the call names the error code), within the mode's
-// time bound.
+// dashboard, answers in each hostile mode, on each upstream transport. The
+// dashboard is 200 with recommendations degraded to null, for the mode's
+// reason (the Server-Timing entry of the call names the error code), within
+// the mode's time bound.
 func TestHostileOptionalService(t *testing.T) {
-	for _, name := range hostileOrder {
-		m := hostileModes[name]
-		t.Run(name, func(t *testing.T) {
-			resetDemo(t)
-			gw := ownGateway(t)
-			setFaults(t, "recommendations", m.faults)
-			start := time.Now()
-			resp, body := get(t, gw+dashboardPath)
-			a := answer{status: resp.StatusCode, degraded: resp.Header.Get("Braid-Degraded"), body: body, took: time.Since(start)}
-			timing := resp.Header.Get("Server-Timing")
-			t.Logf("%s: %d degraded %q in %v; Server-Timing %s", name, a.status, a.degraded, a.took.Round(time.Millisecond), timing)
-			wantDegraded(t, 0, a, "recommendations")
-			if e := timingEntry(timing, "recommendations"); !strings.Contains(e, `desc="degraded: `+m.code+`"`) {
-				t.Errorf("Server-Timing entry %q; want recommendations degraded for %s", e, m.code)
+	for _, tr := range hostileTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			for _, name := range hostileOrder {
+				m := hostileModes[name]
+				t.Run(name, func(t *testing.T) {
+					resetDemo(t)
+					gw := ownGateway(t, "BRAID_UPSTREAM_TRANSPORT="+tr.value)
+					setFaults(t, "recommendations", m.faults)
+					start := time.Now()
+					resp, body := get(t, gw+dashboardPath)
+					a := answer{status: resp.StatusCode, degraded: resp.Header.Get("Braid-Degraded"), body: body, took: time.Since(start)}
+					timing := resp.Header.Get("Server-Timing")
+					t.Logf("%s on %s: %d degraded %q in %v; Server-Timing %s", name, tr.value, a.status, a.degraded, a.took.Round(time.Millisecond), timing)
+					wantDegraded(t, 0, a, "recommendations")
+					if e := timingEntry(timing, "recommendations"); !strings.Contains(e, `desc="degraded: `+m.code+`"`) {
+						t.Errorf("Server-Timing entry %q; want recommendations degraded for %s", e, m.code)
+					}
+					wantTook(t, m, a.took, a)
+				})
 			}
-			wantTook(t, m, a.took, a)
 		})
 	}
 }
@@ -116,4 +132,20 @@ func timingEntry(header, call string) string {
 		}
 	}
 	return ""
+}
+
+// TestUpstreamTransportKnob: BRAID_UPSTREAM_TRANSPORT reaches every
+// upstream's transport field: a value that is not a transport stops the
+// gateway at start-up, naming the field.
+func TestUpstreamTransportKnob(t *testing.T) {
+	gw, _, _, err := startGateway("BRAID_UPSTREAM_TRANSPORT=carrier-pigeon")
+	if err == nil {
+		gw.kill()
+		t.Fatal("the gateway started with BRAID_UPSTREAM_TRANSPORT=carrier-pigeon")
+	}
+	for _, name := range []string{"users", "orders", "products", "notifications", "recommendations"} {
+		if want := "upstreams." + name + ".transport"; !strings.Contains(err.Error(), want) {
+			t.Errorf("start-up error does not name %s:\n%v", want, err)
+		}
+	}
 }

@@ -12,7 +12,8 @@ import (
 
 // BenchmarkStack compares one call through the bare client with the same
 // call through the default stack (retry layer, breaker, bulkhead), against
-// a healthy loopback upstream: the cost of resilience when all is well.
+// a healthy loopback upstream: the cost of resilience when all is well, on
+// each transport.
 func BenchmarkStack(b *testing.B) {
 	s := httptest.NewServer(jsonHandler(200, `{"id":1,"name":"Ada"}`))
 	defer s.Close()
@@ -28,22 +29,32 @@ func BenchmarkStack(b *testing.B) {
 		{"all-off", off},
 		{"defaults", Config{}},
 	} {
-		b.Run(bc.name, func(b *testing.B) {
-			fetch, _ := stackFor(b, s.URL, bc.cfg, nil)
-			req := &Request{Path: "/users/1"}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-			defer cancel()
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := fetch(ctx, req); err != nil {
-						b.Error(err)
-						return
-					}
-				}
+		for _, tr := range benchTransports {
+			b.Run(bc.name+"/"+tr.name, func(b *testing.B) {
+				cfg := bc.cfg
+				cfg.Transport = tr.transport
+				benchmarkFetch(b, s.URL, cfg)
 			})
-		})
+		}
 	}
+}
+
+// benchmarkFetch runs one small call through the stack built on cfg, from
+// parallel goroutines.
+func benchmarkFetch(b *testing.B, url string, cfg Config) {
+	fetch, _ := stackFor(b, url, cfg, nil)
+	req := &Request{Path: "/users/1"}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := fetch(ctx, req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // BenchmarkHedge: an upstream whose every tenth answer takes 20ms. Hedging

@@ -38,9 +38,23 @@ type Client struct {
 	host      string          // host[:port] of cfg.URL
 	base      string          // scheme://host and path prefix, no trailing "/"
 	basePath  string          // escaped path prefix, no trailing "/"
-	transport *http.Transport // owned; closed idle by Close
-	http      *http.Client
+	transport pooledTransport // *leanTransport or *http.Transport, see Config.Transport
+	// rt is what a try is sent through: transport, wrapped by the Set for
+	// the memory budget and tracing. It is set before the first call.
+	rt http.RoundTripper
 }
+
+// pooledTransport is a transport that owns a pool of connections: an
+// *http.Transport or a *leanTransport.
+type pooledTransport interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
+var (
+	_ pooledTransport = (*http.Transport)(nil)
+	_ pooledTransport = (*leanTransport)(nil)
+)
 
 // New returns a Client for the upstream called name (used in errors), or an
 // error naming the offending Config field.
@@ -57,40 +71,40 @@ func New(name string, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("upstream %q: url: %w", name, err)
 	}
 	basePath := strings.TrimSuffix(u.EscapedPath(), "/")
-	t := newTransport(cfg)
-	return &Client{
-		name:      name,
-		cfg:       cfg,
-		host:      u.Host,
-		base:      u.Scheme + "://" + u.Host + basePath,
-		basePath:  basePath,
-		transport: t,
-		http: &http.Client{
-			Transport: t,
-			// No Timeout: the deadline comes from the caller's context.
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse // a 3xx becomes a StatusError
-			},
-		},
-	}, nil
+	c := &Client{
+		name:     name,
+		cfg:      cfg,
+		host:     u.Host,
+		base:     u.Scheme + "://" + u.Host + basePath,
+		basePath: basePath,
+	}
+	if cfg.transportFor(u.Scheme) == transportLean {
+		c.transport = newLeanTransport(cfg, u)
+	} else {
+		c.transport = newTransport(cfg)
+	}
+	c.rt = c.transport
+	return c, nil
 }
 
-// newTransport builds the tuned, pooled transport for one upstream. It never
-// consults the environment: an edge gateway must not pick up HTTP_PROXY.
+// newTransport builds the tuned, pooled net/http transport for one
+// upstream. It never consults the environment: an edge gateway must not
+// pick up HTTP_PROXY.
 func newTransport(cfg Config) *http.Transport {
 	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: tcpKeepAlive}
 	t := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-		MaxIdleConns:          cfg.MaxIdleConns,
-		MaxIdleConnsPerHost:   cfg.MaxIdleConns,
-		MaxConnsPerHost:       cfg.MaxConns,
-		IdleConnTimeout:       cfg.IdleTimeout,
-		TLSHandshakeTimeout:   cfg.TLSHandshakeTimeout,
-		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
-		ExpectContinueTimeout: time.Second,
-		ForceAttemptHTTP2:     true,
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+		MaxIdleConns:           cfg.MaxIdleConns,
+		MaxIdleConnsPerHost:    cfg.MaxIdleConns,
+		MaxConnsPerHost:        cfg.MaxConns,
+		IdleConnTimeout:        cfg.IdleTimeout,
+		TLSHandshakeTimeout:    cfg.TLSHandshakeTimeout,
+		ResponseHeaderTimeout:  cfg.ResponseHeaderTimeout,
+		MaxResponseHeaderBytes: maxHeaderBytes,
+		ExpectContinueTimeout:  time.Second,
+		ForceAttemptHTTP2:      true,
 	}
 	if cfg.H2C {
 		var p http.Protocols
@@ -131,7 +145,7 @@ func (c *Client) fetch(ctx context.Context, method string, req *Request) (*Respo
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.http.Do(hreq)
+	resp, err := c.send(hreq)
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +158,30 @@ func (c *Client) fetch(ctx context.Context, method string, req *Request) (*Respo
 		return nil, err
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
+}
+
+// send makes one round trip through the Client's transport. It does what
+// an http.Client with no Timeout, no Jar and redirects not followed would
+// do, without that http.Client's per-call copies: a transport error comes
+// back as a *url.Error. A 3xx is an answer like any other.
+func (c *Client) send(hreq *http.Request) (*http.Response, error) {
+	resp, err := c.rt.RoundTrip(hreq)
+	if err != nil {
+		if tlsErr, ok := err.(tls.RecordHeaderError); ok && string(tlsErr.RecordHeader[:]) == "HTTP/" {
+			err = http.ErrSchemeMismatch // as http.Client says it
+		}
+		return nil, &url.Error{Op: urlErrorOp(hreq.Method), URL: hreq.URL.String(), Err: err}
+	}
+	return resp, nil
+}
+
+// urlErrorOp is the Op of a *url.Error for method, as http.Client names
+// it: "Get", "Post".
+func urlErrorOp(method string) string {
+	if method == "" {
+		return "Get"
+	}
+	return method[:1] + strings.ToLower(method[1:])
 }
 
 // newRequest checks the path and the context, then builds the outgoing

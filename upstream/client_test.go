@@ -335,15 +335,26 @@ func BenchmarkFetch(b *testing.B) {
 		w.Write(body)
 	}))
 	defer s.Close()
-	c := newClient(b, Config{URL: s.URL})
 	req := &Request{Path: "/products", Query: url.Values{"ids": {"1,2,3"}}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := c.Fetch(ctx, req); err != nil {
-			b.Fatal(err)
-		}
+	for _, tr := range benchTransports {
+		b.Run(tr.name, func(b *testing.B) {
+			c := newClient(b, Config{URL: s.URL, Transport: tr.transport})
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Fetch(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
+}
+
+// benchTransports are the transports benchmarks compare, named without a
+// slash.
+var benchTransports = []struct{ name, transport string }{
+	{"lean", transportLean},
+	{"nethttp", transportNetHTTP},
 }

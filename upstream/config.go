@@ -18,6 +18,17 @@ const (
 	defaultMaxResponseBytes      = 8 << 20
 )
 
+// The values of Config.Transport.
+const (
+	transportAuto    = "auto"
+	transportLean    = "lean"
+	transportNetHTTP = "net/http"
+)
+
+// autoPlainHTTP is the transport "auto" picks for a plain http:// upstream
+// without h2c. The package's tests run their suite once with each.
+var autoPlainHTTP = transportLean
+
 // Config configures one upstream's Client. Zero values mean "use the
 // default"; negative values are rejected by Validate.
 type Config struct {
@@ -63,8 +74,17 @@ type Config struct {
 	// H2C makes the client speak HTTP/2 with prior knowledge (no upgrade,
 	// no HTTP/1 fallback) to a plain http:// upstream. Default false.
 	// https upstreams always negotiate HTTP/2 via ALPN, so H2C requires an
-	// http:// URL.
+	// http:// URL. H2C needs the net/http transport.
 	H2C bool `yaml:"h2c"`
+
+	// Transport is the HTTP client implementation: "lean", Braid's own
+	// HTTP/1.1 client for plain http:// upstreams (see lean.go), which
+	// works on the calling goroutine with no goroutine per connection;
+	// "net/http", Go's http.Transport, which also speaks TLS (HTTP/2 via
+	// ALPN) and h2c; or "auto", lean for an http:// url without h2c and
+	// net/http otherwise. Default auto. lean with an https url or h2c is
+	// an error.
+	Transport string `yaml:"transport"`
 
 	// TryTimeout bounds each try of a call (a retry or hedge is a new try
 	// with a new TryTimeout), always inside the call's deadline. Default 0:
@@ -93,7 +113,7 @@ type Config struct {
 // Validate reports every problem with c, each naming its YAML field, joined
 // with errors.Join. It returns nil when c is usable.
 func (c Config) Validate() error {
-	errs := []error{validateURL(c.URL, c.H2C)}
+	errs := []error{validateURL(c.URL, c.H2C), validateTransport(c.Transport, c.URL, c.H2C)}
 	for _, f := range []struct {
 		name  string
 		value int64
@@ -170,6 +190,37 @@ func validateURL(raw string, h2c bool) error {
 	return nil
 }
 
+// validateTransport checks the transport field, which depends on the url's
+// scheme and h2c. An unparsable url is left to validateURL.
+func validateTransport(transport, raw string, h2c bool) error {
+	switch transport {
+	case "", transportAuto, transportNetHTTP:
+		return nil
+	case transportLean:
+	default:
+		return fmt.Errorf("transport: must be auto, lean or net/http, got %q", transport)
+	}
+	if u, err := url.Parse(raw); err == nil && u.Scheme == "https" {
+		return fmt.Errorf("transport: lean speaks plain HTTP/1.1 only; an https url needs net/http (or auto), got %q", raw)
+	}
+	if h2c {
+		return errors.New("transport: lean speaks HTTP/1.1 only; h2c needs net/http (or auto)")
+	}
+	return nil
+}
+
+// transportFor returns the transport New builds for c, whose url has the
+// given (parsed, so lower-case) scheme: lean or net/http.
+func (c Config) transportFor(scheme string) string {
+	if c.Transport == transportLean || c.Transport == transportNetHTTP {
+		return c.Transport
+	}
+	if c.H2C || scheme != "http" {
+		return transportNetHTTP
+	}
+	return autoPlainHTTP
+}
+
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	if c.MaxIdleConns == 0 {
@@ -192,6 +243,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxResponseBytes == 0 {
 		c.MaxResponseBytes = defaultMaxResponseBytes
+	}
+	if c.Transport == "" {
+		c.Transport = transportAuto
 	}
 	return c
 }

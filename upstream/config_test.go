@@ -38,6 +38,13 @@ func TestConfigValidate(t *testing.T) {
 		{name: "negative response_header_timeout", cfg: Config{URL: "http://u", ResponseHeaderTimeout: -1}, wantFields: []string{"response_header_timeout"}},
 		{name: "negative max_response_bytes", cfg: Config{URL: "http://u", MaxResponseBytes: -1}, wantFields: []string{"max_response_bytes"}},
 		{name: "h2c over https", cfg: Config{URL: "https://u", H2C: true}, wantFields: []string{"h2c"}},
+		{name: "transport auto", cfg: Config{URL: "https://u", Transport: "auto"}},
+		{name: "transport net/http with h2c", cfg: Config{URL: "http://u", Transport: "net/http", H2C: true}},
+		{name: "transport lean", cfg: Config{URL: "http://u", Transport: "lean"}},
+		{name: "unknown transport", cfg: Config{URL: "http://u", Transport: "fasthttp"}, wantFields: []string{"transport"}},
+		{name: "lean over https", cfg: Config{URL: "https://u", Transport: "lean"}, wantFields: []string{"transport"}},
+		{name: "lean over HTTPS", cfg: Config{URL: "HTTPS://u", Transport: "lean"}, wantFields: []string{"transport"}},
+		{name: "lean with h2c", cfg: Config{URL: "http://u", Transport: "lean", H2C: true}, wantFields: []string{"transport"}},
 		{name: "several at once", cfg: Config{MaxConns: -5, DialTimeout: -time.Second},
 			wantFields: []string{"url", "max_conns", "dial_timeout"}},
 	}
@@ -80,7 +87,7 @@ func TestConfigWithDefaults(t *testing.T) {
 		want := Config{
 			URL: "http://u", MaxIdleConns: 64, MaxConns: 256, IdleTimeout: 90 * time.Second,
 			DialTimeout: 2 * time.Second, TLSHandshakeTimeout: 3 * time.Second,
-			ResponseHeaderTimeout: 10 * time.Second, MaxResponseBytes: 8 << 20,
+			ResponseHeaderTimeout: 10 * time.Second, MaxResponseBytes: 8 << 20, Transport: "auto",
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("withDefaults() = %+v, want %+v", got, want)
@@ -89,12 +96,37 @@ func TestConfigWithDefaults(t *testing.T) {
 	t.Run("set fields are kept", func(t *testing.T) {
 		cfg := Config{
 			URL: "http://u", MaxIdleConns: 1, MaxConns: 2, IdleTimeout: 3, DialTimeout: 4,
-			TLSHandshakeTimeout: 5, ResponseHeaderTimeout: 6, MaxResponseBytes: 7, H2C: true,
+			TLSHandshakeTimeout: 5, ResponseHeaderTimeout: 6, MaxResponseBytes: 7, H2C: true, Transport: "net/http",
 		}
 		if got := cfg.withDefaults(); !reflect.DeepEqual(got, cfg) {
 			t.Errorf("withDefaults() = %+v, want unchanged %+v", got, cfg)
 		}
 	})
+}
+
+func TestNewPicksTransport(t *testing.T) {
+	tests := []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{URL: "http://u"}, autoPlainHTTP}, // lean outside this package's tests
+		{Config{URL: "http://u", Transport: "auto"}, autoPlainHTTP},
+		{Config{URL: "https://u"}, "net/http"},
+		{Config{URL: "HTTPS://u"}, "net/http"},
+		{Config{URL: "http://u", H2C: true}, "net/http"},
+		{Config{URL: "http://u", Transport: "lean"}, "lean"},
+		{Config{URL: "http://u", Transport: "net/http"}, "net/http"},
+	}
+	for _, tt := range tests {
+		c := newClient(t, tt.cfg)
+		got := "net/http"
+		if _, ok := c.transport.(*leanTransport); ok {
+			got = "lean"
+		}
+		if got != tt.want || c.rt != c.transport {
+			t.Errorf("%+v: transport %s, want %s", tt.cfg, got, tt.want)
+		}
+	}
 }
 
 func TestNewBuildsTunedTransport(t *testing.T) {
@@ -105,18 +137,20 @@ func TestNewBuildsTunedTransport(t *testing.T) {
 	}{
 		{name: "defaults", cfg: Config{URL: "http://u"}, want: Config{URL: "http://u"}.withDefaults()},
 		{name: "custom", cfg: Config{
-			URL: "http://u", MaxIdleConns: 3, MaxConns: 7, IdleTimeout: time.Minute,
+			URL: "http://u", MaxIdleConns: 3, MaxConns: 7, IdleTimeout: time.Minute, DialTimeout: 5 * time.Second,
 			TLSHandshakeTimeout: time.Second, ResponseHeaderTimeout: 4 * time.Second,
 		}, want: Config{
-			MaxIdleConns: 3, MaxConns: 7, IdleTimeout: time.Minute,
+			MaxIdleConns: 3, MaxConns: 7, IdleTimeout: time.Minute, DialTimeout: 5 * time.Second,
 			TLSHandshakeTimeout: time.Second, ResponseHeaderTimeout: 4 * time.Second,
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := newClient(t, tt.cfg)
-			tr := c.transport
-			if tr == http.DefaultTransport || c.http == http.DefaultClient || c.http.Transport != tr {
+		t.Run(tt.name+"/net/http", func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.Transport = "net/http"
+			c := newClient(t, cfg)
+			tr := c.transport.(*http.Transport)
+			if tr == http.DefaultTransport || c.rt != tr {
 				t.Fatal("client does not use its own transport")
 			}
 			if tr.Proxy != nil {
@@ -129,21 +163,31 @@ func TestNewBuildsTunedTransport(t *testing.T) {
 			if tr.MaxIdleConns != tt.want.MaxIdleConns || tr.MaxIdleConnsPerHost != tt.want.MaxIdleConns ||
 				tr.MaxConnsPerHost != tt.want.MaxConns || tr.IdleConnTimeout != tt.want.IdleTimeout ||
 				tr.TLSHandshakeTimeout != tt.want.TLSHandshakeTimeout ||
-				tr.ResponseHeaderTimeout != tt.want.ResponseHeaderTimeout {
-				t.Errorf("transport = idle %d/%d, conns %d, idle timeout %v, tls %v, headers %v; want %+v",
+				tr.ResponseHeaderTimeout != tt.want.ResponseHeaderTimeout || tr.MaxResponseHeaderBytes != maxHeaderBytes {
+				t.Errorf("transport = idle %d/%d, conns %d, idle timeout %v, tls %v, headers %v (%d bytes); want %+v",
 					tr.MaxIdleConns, tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost, tr.IdleConnTimeout,
-					tr.TLSHandshakeTimeout, tr.ResponseHeaderTimeout, tt.want)
-			}
-			if c.http.Timeout != 0 {
-				t.Errorf("http.Client.Timeout = %v, want 0 (the deadline comes from ctx)", c.http.Timeout)
+					tr.TLSHandshakeTimeout, tr.ResponseHeaderTimeout, tr.MaxResponseHeaderBytes, tt.want)
 			}
 			if tr.Protocols != nil {
 				t.Errorf("Protocols = %v, want nil (HTTP/1 and HTTP/2 via ForceAttemptHTTP2)", tr.Protocols)
 			}
 		})
+		t.Run(tt.name+"/lean", func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.Transport = "lean"
+			c := newClient(t, cfg)
+			tr := c.transport.(*leanTransport)
+			p := &tr.pool
+			if p.addr != "u:80" || p.maxIdle != tt.want.MaxIdleConns || p.maxConns != tt.want.MaxConns ||
+				p.idleTimeout != tt.want.IdleTimeout || p.dialer.Timeout != tt.want.DialTimeout ||
+				p.dialer.KeepAlive != tcpKeepAlive || tr.headerTimeout != tt.want.ResponseHeaderTimeout {
+				t.Errorf("lean transport = addr %s, idle %d, conns %d, idle timeout %v, dial %v/%v, headers %v; want %+v",
+					p.addr, p.maxIdle, p.maxConns, p.idleTimeout, p.dialer.Timeout, p.dialer.KeepAlive, tr.headerTimeout, tt.want)
+			}
+		})
 	}
 	t.Run("h2c", func(t *testing.T) {
-		p := newClient(t, Config{URL: "http://u", H2C: true}).transport.Protocols
+		p := newClient(t, Config{URL: "http://u", H2C: true}).transport.(*http.Transport).Protocols
 		if p == nil || !p.UnencryptedHTTP2() || p.HTTP1() {
 			t.Errorf("Protocols = %v, want only UnencryptedHTTP2", p)
 		}

@@ -409,3 +409,79 @@ func TestTruncatedBodyIsRetried(t *testing.T) {
 		})
 	}
 }
+
+// TestFetchHeaderBounds: an answer whose head exceeds maxHeaderBytes fails
+// the call without a StatusError; one within it is read.
+func TestFetchHeaderBounds(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		size    int
+		wantErr bool
+	}{
+		{"within the bound", maxHeaderBytes - 1024, false},
+		{"over the bound", maxHeaderBytes + 1024, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := startServer(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("X-Big", strings.Repeat("b", tt.size))
+				jsonHandler(200, `{}`)(w, r)
+			})
+			c := newClient(t, Config{URL: s.URL})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := c.Fetch(ctx, &Request{Path: "/x"})
+			if !tt.wantErr {
+				if err != nil {
+					t.Fatalf("Fetch() = %v, want success", err)
+				}
+				return
+			}
+			asError(t, err, "GET", "/x")
+			var se *StatusError
+			if errors.As(err, &se) || errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Fetch() = %v, want a transport error", err)
+			}
+		})
+	}
+}
+
+// TestFetchResponseHeaderTimeout: without a sooner deadline, a try whose
+// answer's head does not come within response_header_timeout fails as a
+// timeout, not as the caller's cancellation.
+func TestFetchResponseHeaderTimeout(t *testing.T) {
+	s, _ := startServer(t, blockBefore(nil, func() {}))
+	c := newClient(t, Config{URL: s.URL, ResponseHeaderTimeout: 50 * time.Millisecond})
+	_, err := c.Fetch(context.Background(), &Request{Path: "/slow"})
+	asError(t, err, "GET", "/slow")
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		t.Errorf("Fetch() = %v, want a timeout matching context.DeadlineExceeded", err)
+	}
+}
+
+// TestFetchRejectsUnwritableHeader: a header that would break the request
+// head fails the call before the upstream is reached.
+func TestFetchRejectsUnwritableHeader(t *testing.T) {
+	s, n := startServer(t, jsonHandler(200, `{}`))
+	c := newClient(t, Config{URL: s.URL})
+	for _, h := range []http.Header{{"X-Bad": {"a\r\nInjected: 1"}}, {"Bad Name": {"v"}}, {"X-Nul": {"a\x00b"}}} {
+		if _, err := c.Fetch(context.Background(), &Request{Path: "/x", Header: h}); err == nil {
+			t.Errorf("Fetch() with header %q succeeded, want an error", h)
+		}
+	}
+	if got := n.requests.Load(); got != 0 {
+		t.Errorf("upstream saw %d requests, want 0", got)
+	}
+}
+
+// TestFetchSkipsInformational: 1xx answers before the final one are
+// skipped, whichever transport reads them.
+func TestFetchSkipsInformational(t *testing.T) {
+	s, _ := startServer(t, rawAnswer("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"+
+		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}", false))
+	c := newClient(t, Config{URL: s.URL})
+	resp, err := c.Fetch(context.Background(), &Request{Path: "/x"})
+	if err != nil || resp.Status != 200 || string(resp.Body) != `{}` {
+		t.Fatalf("Fetch() = %v, %v; want 200 {}", resp, err)
+	}
+}

@@ -321,7 +321,7 @@ func TestMemoryBudgetChunkedBody(t *testing.T) {
 func clientFor(t *testing.T, url string) *Client {
 	t.Helper()
 	c := newClient(t, Config{URL: url})
-	c.http.Transport = &memoryTransport{next: c.http.Transport, limit: c.cfg.MaxResponseBytes}
+	c.rt = &memoryTransport{next: c.rt, limit: c.cfg.MaxResponseBytes}
 	return c
 }
 
@@ -458,7 +458,7 @@ func TestHoldMemory(t *testing.T) {
 func TestMemoryBudgetOff(t *testing.T) {
 	s, _ := startServer(t, jsonHandler(200, string(jsonOf(1<<20))))
 	fetch, set := memorySet(t, s.URL, -1)
-	if _, ok := set.members["svc"].client.http.Transport.(*memoryTransport); ok {
+	if _, ok := set.members["svc"].client.rt.(*memoryTransport); ok {
 		t.Error("the client's transport is budgeted with the budget off")
 	}
 	var wg sync.WaitGroup

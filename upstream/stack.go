@@ -123,9 +123,9 @@ func newMember(name string, cfg Config, opts SetOptions, budgeted bool) (*member
 		return nil, err
 	}
 	if budgeted {
-		c.http.Transport = &memoryTransport{next: c.http.Transport, limit: c.cfg.MaxResponseBytes}
+		c.rt = &memoryTransport{next: c.rt, limit: c.cfg.MaxResponseBytes}
 	}
-	c.http.Transport = opts.Telemetry.Transport(name, c.http.Transport)
+	c.rt = opts.Telemetry.Transport(name, c.rt)
 	m := &member{name: name, client: c, rec: opts.Telemetry.Upstream(name)}
 	if !cfg.Breaker.Disabled {
 		onChange := func(from, to breaker.State) {
@@ -169,7 +169,8 @@ func newMember(name string, cfg Config, opts SetOptions, budgeted bool) (*member
 //	bulkhead  the upstream's cap on tries in flight
 //	memory    the Set's budget of response bytes in flight: a try that
 //	          cannot get it fails fast (see memory.go)
-//	client    the upstream's pooled transport, each try in a client span
+//	client    the upstream's pooled transport (lean or net/http, see
+//	          Config.Transport), each try in a client span
 //	          carrying traceparent when tracing is on; the body draws
 //	          from the memory budget as it is read
 //

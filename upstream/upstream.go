@@ -1,9 +1,11 @@
 // Package upstream is Braid's client for one downstream service.
 //
 // Each configured upstream gets one *Client, created at start-up and reused
-// for the life of the process: it owns a tuned, pooled http.Transport, sends
-// every request under the caller's deadline (and tells the upstream how much
-// of it is left), bounds the response size and checks that the body is JSON.
+// for the life of the process: it owns a tuned, pooled transport (Braid's
+// lean HTTP/1.1 client for plain http:// upstreams, Go's http.Transport for
+// https and h2c; see Config.Transport), sends every request under the
+// caller's deadline (and tells the upstream how much of it is left), bounds
+// the response size and checks that the body is JSON.
 //
 // The core abstraction is Fetch, a context-first function; resilience
 // (retries, breaker, bulkhead) is added by wrapping it with Middleware:
