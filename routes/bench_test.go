@@ -18,26 +18,12 @@ import (
 // bare net/http handler writing the same bytes: the cost of composing from
 // the cache.
 func BenchmarkFullyCachedDashboard(b *testing.B) {
-	parts := map[string]string{
-		"users": `{"id":1,"name":"Ada"}`, "orders": `[{"id":1},{"id":2}]`,
-		"notifications": `[{"id":3}]`, "recommendations": `[{"product_id":4}]`,
-	}
-	urls := map[string]string{}
-	for name, body := range parts {
-		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, body) }))
-		defer s.Close()
-		urls[name] = s.URL
-	}
 	c, err := cache.New(context.Background(), cache.Config{}, cache.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	cfgs := map[string]upstream.Config{}
-	for name, u := range urls {
-		cfgs[name] = upstream.Config{URL: u}
-	}
-	set, err := upstream.NewSet(cfgs, upstream.SetOptions{Cache: c})
+	set, err := upstream.NewSet(dashboardUpstreams(b), upstream.SetOptions{Cache: c})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -87,4 +73,20 @@ func BenchmarkFullyCachedDashboard(b *testing.B) {
 			})
 		})
 	}
+}
+
+// dashboardUpstreams starts the four dashboard upstreams, each answering a
+// small fixed body, and returns their configs; they stop with b.
+func dashboardUpstreams(b *testing.B) map[string]upstream.Config {
+	parts := map[string]string{
+		"users": `{"id":1,"name":"Ada"}`, "orders": `[{"id":1},{"id":2}]`,
+		"notifications": `[{"id":3}]`, "recommendations": `[{"product_id":4}]`,
+	}
+	cfgs := map[string]upstream.Config{}
+	for name, body := range parts {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, body) }))
+		b.Cleanup(s.Close)
+		cfgs[name] = upstream.Config{URL: s.URL}
+	}
+	return cfgs
 }

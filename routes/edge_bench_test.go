@@ -19,17 +19,7 @@ import (
 // (EdDSA, cached key) and a local per-user rate limit that never refuses
 // (/api/me/dashboard): what who-is-calling costs per request.
 func BenchmarkEdgeDashboard(b *testing.B) {
-	parts := map[string]string{
-		"users": `{"id":1,"name":"Ada"}`, "orders": `[{"id":1},{"id":2}]`,
-		"notifications": `[{"id":3}]`, "recommendations": `[{"product_id":4}]`,
-	}
-	cfgs := map[string]upstream.Config{}
-	for name, body := range parts {
-		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, body) }))
-		defer s.Close()
-		cfgs[name] = upstream.Config{URL: s.URL}
-	}
-	set, err := upstream.NewSet(cfgs, upstream.SetOptions{})
+	set, err := upstream.NewSet(dashboardUpstreams(b), upstream.SetOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
