@@ -26,7 +26,7 @@ func (t *Telemetry) StartCall(ctx context.Context, route, call, upstream string)
 	if t == nil {
 		return ctx, func(CallEnd) {}
 	}
-	if !t.tracing.on || !trace.SpanFromContext(ctx).SpanContext().IsValid() {
+	if !t.tracing.on || !t.tracing.traced(ctx) {
 		return ctx, func(e CallEnd) { t.callEnded(route, call, e) }
 	}
 	ctx, span := t.tracing.tracer.Start(ctx, "call "+call, trace.WithSpanKind(trace.SpanKindInternal),

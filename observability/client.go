@@ -57,11 +57,12 @@ func (t *Telemetry) Transport(upstream string, base http.RoundTripper) http.Roun
 	if !t.Tracing() {
 		return base
 	}
-	return &tracedTransport{base: base, tracer: t.tracing.tracer, prop: t.tracing.prop, upstream: upstream}
+	return &tracedTransport{base: base, tracing: t.tracing, tracer: t.tracing.tracer, prop: t.tracing.prop, upstream: upstream}
 }
 
 type tracedTransport struct {
 	base     http.RoundTripper
+	tracing  *tracing
 	tracer   trace.Tracer
 	prop     propagation.TextMapPropagator
 	upstream string
@@ -71,6 +72,12 @@ func (tt *tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	parent := req.Context()
 	if !trace.SpanFromContext(parent).SpanContext().IsValid() {
 		return tt.base.RoundTrip(req) // not part of a traced request
+	}
+	if !tt.tracing.traced(parent) {
+		// An unsampled trace: no span, but the upstream learns the trace
+		// and that it is not sampled.
+		tt.prop.Inject(parent, propagation.HeaderCarrier(req.Header))
+		return tt.base.RoundTrip(req)
 	}
 	host, port := req.URL.Hostname(), req.URL.Port()
 	attrs := []attribute.KeyValue{

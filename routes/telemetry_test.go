@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,8 +29,14 @@ import (
 // recorded in memory, over the given upstream handlers.
 func traced(t *testing.T, handlers map[string]http.HandlerFunc, rcs ...RouteConfig) (http.Handler, *tracetest.SpanRecorder, *observability.Telemetry) {
 	t.Helper()
+	return tracedWith(t, observability.Config{}, handlers, rcs...)
+}
+
+// tracedWith is traced with the given observability configuration.
+func tracedWith(t *testing.T, cfg observability.Config, handlers map[string]http.HandlerFunc, rcs ...RouteConfig) (http.Handler, *tracetest.SpanRecorder, *observability.Telemetry) {
+	t.Helper()
 	rec := tracetest.NewSpanRecorder()
-	tel, err := observability.New(context.Background(), observability.Config{}, observability.Build{Service: "test", Version: "1"},
+	tel, err := observability.New(context.Background(), cfg, observability.Build{Service: "test", Version: "1"},
 		observability.Options{SpanProcessors: []sdktrace.SpanProcessor{rec}})
 	if err != nil {
 		t.Fatal(err)
@@ -290,5 +297,47 @@ func TestMetricsMove(t *testing.T) {
 	}
 	if got := sample(m, "braid_upstream_call_duration_seconds", map[string]string{"upstream": "users", "outcome": "rejected"}); got != 1 {
 		t.Errorf("rejected users calls = %v, want 1", got)
+	}
+}
+
+// TestUnsampledRequestsBuildNoChildSpans: under a parent-based sampler a
+// request whose trace is not sampled starts no call or try spans (they
+// would be dropped unrecorded), yet every upstream still receives the trace
+// context, marked unsampled, with the server span as its parent.
+func TestUnsampledRequestsBuildNoChildSpans(t *testing.T) {
+	var mu sync.Mutex
+	var parents []string
+	record := func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		parents = append(parents, r.Header.Get("traceparent"))
+		mu.Unlock()
+		_, _ = w.Write([]byte(`{"id":1}`))
+	}
+	cfg := observability.Config{Tracing: observability.TracingConfig{Sampler: "parentbased_always_off"}}
+	h, rec, _ := tracedWith(t, cfg, map[string]http.HandlerFunc{"users": record, "orders": record},
+		RouteConfig{Path: "/api/users/{id}", Calls: []aggregate.CallConfig{
+			{Name: "user", Upstream: "users", Path: "/users/{id}"},
+			{Name: "orders", Upstream: "orders", Path: "/users/{id}/orders"},
+		}})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/users/1", nil))
+	if w.Code != 200 {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	if n := len(rec.Started()); n != 0 {
+		t.Errorf("%d spans started and recorded, want none", n)
+	}
+	// traceresponse: 00-<trace>-<server span>-00
+	tr := strings.Split(w.Header().Get("traceresponse"), "-")
+	if len(tr) != 4 || tr[3] != "00" {
+		t.Fatalf("traceresponse %q", w.Header().Get("traceresponse"))
+	}
+	if len(parents) != 2 {
+		t.Fatalf("%d upstream calls, want 2", len(parents))
+	}
+	for _, p := range parents {
+		if want := "00-" + tr[1] + "-" + tr[2] + "-00"; p != want {
+			t.Errorf("upstream traceparent %q, want %q: the server span as parent, unsampled", p, want)
+		}
 	}
 }
