@@ -102,10 +102,10 @@ func (x *execution) work(ctx context.Context, i int) {
 func (x *execution) dispatch(ctx context.Context, kept, next int) int {
 	if kept >= 0 {
 		x.wg.Add(1)
-		go func() {
+		x.plan.workers.Go(func() {
 			defer x.wg.Done()
 			x.work(ctx, kept)
-		}()
+		})
 	}
 	return next
 }

@@ -37,6 +37,9 @@ type Env struct {
 	// Observer is told of every call's start and end (spans, metrics); nil
 	// observes nothing.
 	Observer Observer
+	// Workers runs the calls that run beside others on kept goroutines;
+	// nil starts a goroutine per such call.
+	Workers *Workers
 	// Cache caches the answers of the calls that declare a cache section:
 	// a batch call per key, here; any other in its stack (see
 	// upstream.Call.Cache). Nil caches nothing.
@@ -70,6 +73,7 @@ type Plan struct {
 	byName   map[string]int
 	stitchs  map[int][]int // target call -> batch calls stitching into it, in declared order
 	authRefs []string      // the {auth.*} references, "auth.sub", in first-use order
+	workers  *Workers      // nil: a goroutine per call run beside others
 	roots    []int         // the calls that reference none, in declared order
 	cancels  bool          // a required call's failure has other calls to cancel
 }
@@ -101,7 +105,7 @@ type queryTemplate struct {
 // Compile checks calls against env and builds their plan. Every mistake is
 // reported, joined, each as a *ConfigError naming its field.
 func Compile(calls []CallConfig, env Env) (*Plan, error) {
-	c := &compiler{env: env, plan: &Plan{route: env.Route, observer: env.Observer, cache: env.Cache, byName: map[string]int{}, stitchs: map[int][]int{}}}
+	c := &compiler{env: env, plan: &Plan{route: env.Route, observer: env.Observer, cache: env.Cache, workers: env.Workers, byName: map[string]int{}, stitchs: map[int][]int{}}}
 	if len(calls) == 0 {
 		c.errf(env.Field+".calls", "at least one call is required")
 	}

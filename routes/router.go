@@ -65,6 +65,10 @@ type Options struct {
 	// Auth builds the verifier of each route's auth section; nil builds
 	// one per route with auth.New and never closes it (tests).
 	Auth AuthFactory
+	// Workers runs calls on kept goroutines (see aggregate.Workers); the
+	// caller closes it after the server has drained. Nil: a goroutine per
+	// call run beside others.
+	Workers *aggregate.Workers
 	// RateLimiter builds each rate-limited route's limiter; nil builds a
 	// local one per route with ratelimit.New and never closes it (tests).
 	RateLimiter LimiterFactory
@@ -137,7 +141,7 @@ func compile(cfg Config, opts Options) ([]*route, error) {
 			rt.cors = rc.CORS
 			errs = append(errs, rc.CORS.validate(field+".cors")...)
 		}
-		env := aggregate.Env{Field: field, Route: rt.method + " " + rc.Path, Params: names, Stack: opts.Stack, Observer: opts.Observer, Cache: opts.Cache,
+		env := aggregate.Env{Field: field, Route: rt.method + " " + rc.Path, Params: names, Stack: opts.Stack, Observer: opts.Observer, Cache: opts.Cache, Workers: opts.Workers,
 			Auth: rc.Auth != nil, Forward: rt.forward}
 		plan, err := aggregate.Compile(rc.Calls, env)
 		if err != nil {
