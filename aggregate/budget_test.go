@@ -70,17 +70,5 @@ func BenchmarkExecuteBudget(b *testing.B) {
 	if got := requestAllocs(p); got > budget { // and a warm-up for the loop
 		b.Fatalf("a request of fan-out %d costs %.0f allocations, over its budget of %.0f (see allocBudgets)", width, got, budget)
 	}
-	params := map[string]string{"id": "42"}
-	ctx := context.Background()
-	b.ReportAllocs()
-	var buf []byte
-	for b.Loop() {
-		res, err := p.Execute(ctx, params)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if buf, err = res.AppendJSON(buf[:0]); err != nil {
-			b.Fatal(err)
-		}
-	}
+	runRequests(b, p, "42")
 }

@@ -1,7 +1,6 @@
 package routes
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -248,10 +247,4 @@ func trusted(a netip.Addr, proxies []netip.Prefix) bool {
 		}
 	}
 	return false
-}
-
-// clientHeaders hands the client's headers to the calls, which forward the
-// allow-listed ones.
-func clientHeaders(ctx context.Context, r *http.Request) context.Context {
-	return upstream.WithClientHeader(ctx, r.Header)
 }

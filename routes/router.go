@@ -325,7 +325,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Upstream bodies stay counted against the memory budget until the
 	// answer built from them has been written.
-	ctx, release := upstream.HoldMemory(clientHeaders(r.Context(), r))
+	ctx, release := upstream.HoldMemory(upstream.WithClientHeader(r.Context(), r.Header))
 	defer release()
 	ctx, cancel := context.WithTimeout(ctx, h.route.timeout-reserve(h.route.timeout))
 	defer cancel()

@@ -347,27 +347,40 @@ func TestMaxInflightResponseBytes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "gw.yaml")
-			if err := os.WriteFile(path, []byte(tt.server+validConfig), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			gw, err := build(&options{config: path, configSet: true}, env(nil), slog.New(slog.DiscardHandler))
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Errorf("err = %v, want %q", err, tt.err)
-				}
-				if gw != nil {
-					gw.close()
-				}
+			gw := buildFile(t, tt.server+validConfig, nil, tt.err)
+			if gw == nil {
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer gw.close()
 			if got := gw.upstreams.Memory().Budget; got != tt.budget {
 				t.Errorf("memory budget = %d, want %d", got, tt.budget)
 			}
 		})
 	}
+}
+
+// buildFile builds the gateway from config file text src with environment
+// vars. With wantErr set it checks that building fails with an error
+// containing it and returns nil; otherwise it fails the test on an error
+// and closes the gateway when the test ends.
+func buildFile(t *testing.T, src string, vars map[string]string, wantErr string) *gateway {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gw, err := build(&options{config: path, configSet: true}, env(vars), slog.New(slog.DiscardHandler))
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("err = %v, want %q", err, wantErr)
+		}
+		if gw != nil {
+			gw.close()
+		}
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gw.close)
+	return gw
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -41,24 +39,10 @@ func TestMemoryLimit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			vars := tt.env
-			path := filepath.Join(t.TempDir(), "gw.yaml")
-			if err := os.WriteFile(path, []byte(tt.config+validConfig), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			gw, err := build(&options{config: path, configSet: true}, env(vars), slog.New(slog.DiscardHandler))
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Errorf("err = %v, want %q", err, tt.err)
-				}
-				if gw != nil {
-					gw.close()
-				}
+			gw := buildFile(t, tt.config+validConfig, vars, tt.err)
+			if gw == nil {
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer gw.close()
 			before := debug.SetMemoryLimit(-1)
 			got, why, restore := applyMemoryLimit(gw, env(vars))
 			want := tt.want
