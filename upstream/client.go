@@ -36,8 +36,8 @@ type Client struct {
 	name      string
 	cfg       Config          // validated, defaults applied
 	host      string          // host[:port] of cfg.URL
-	base      string          // scheme://host and path prefix, no trailing "/"
 	basePath  string          // escaped path prefix, no trailing "/"
+	scheme    string          // of cfg.URL
 	transport pooledTransport // *leanTransport or *http.Transport, see Config.Transport
 	// rt is what a try is sent through: transport, wrapped by the Set for
 	// the memory budget and tracing. It is set before the first call.
@@ -75,8 +75,8 @@ func New(name string, cfg Config) (*Client, error) {
 		name:     name,
 		cfg:      cfg,
 		host:     u.Host,
-		base:     u.Scheme + "://" + u.Host + basePath,
 		basePath: basePath,
+		scheme:   u.Scheme,
 	}
 	if cfg.transportFor(u.Scheme) == transportLean {
 		c.transport = newLeanTransport(cfg, u)
@@ -199,30 +199,50 @@ func (c *Client) newRequest(ctx context.Context, method string, req *Request) (*
 			return nil, context.DeadlineExceeded
 		}
 	}
-	rawURL := c.base + req.Path
-	if q := req.Query.Encode(); q != "" {
-		rawURL += "?" + q
-	}
-	hreq, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
+	// The URL is built from its parts: the base was parsed at start-up
+	// and checkPath vouches for the path, so parsing the whole URL again
+	// per try would only allocate.
+	hreq, err := http.NewRequestWithContext(ctx, method, "", nil)
 	if err != nil {
 		return nil, err
 	}
-	if hreq.URL.Host != c.host || hreq.URL.EscapedPath() != c.basePath+req.Path {
+	full := c.basePath + req.Path
+	path, err := url.PathUnescape(full)
+	if err != nil { // unreachable: checkPath refuses bad escapes
+		return nil, ErrBadPath
+	}
+	u := hreq.URL
+	u.Scheme, u.Host, u.Path = c.scheme, c.host, path
+	if path != full {
+		u.RawPath = full
+	}
+	if len(req.Query) > 0 {
+		u.RawQuery = req.Query.Encode()
+	}
+	hreq.Host = c.host
+	if ep := u.EscapedPath(); ep != full {
 		return nil, ErrBadPath // defence in depth: checkPath should make this impossible
 	}
+	// One backing array for the values of Braid's own headers instead of
+	// a slice per header.
 	h := hreq.Header
-	h.Set("Accept", "application/json")
-	h.Set("User-Agent", "braid")
+	vals := make([]string, 0, 4)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	set("Accept", "application/json")
+	set("User-Agent", "braid")
 	forwardHeaders(ctx, h, req.forward)
 	if id := observability.RequestID(ctx); id != "" {
-		h.Set(requestIDHeader, id)
+		set(requestIDHeader, id)
 	}
 	for k, vs := range req.Header {
 		h[http.CanonicalHeaderKey(k)] = slices.Clone(vs)
 	}
-	h.Del(BudgetHeader) // only the context decides the budget
+	delete(h, BudgetHeader) // only the context decides the budget
 	if budget > 0 {
-		h.Set(BudgetHeader, strconv.FormatInt(max(budget.Milliseconds(), 1), 10))
+		set(BudgetHeader, strconv.FormatInt(max(budget.Milliseconds(), 1), 10))
 	}
 	return hreq, nil
 }
@@ -297,7 +317,7 @@ func readLimited(r io.Reader, size, limit int64) ([]byte, error) {
 		capacity = size + 1 // room to read EOF without growing
 	}
 	b := make([]byte, 0, capacity)
-	r = io.LimitReader(r, limit+1)
+	lr := io.LimitedReader{R: r, N: limit + 1} // a value: io.LimitReader would allocate
 	for {
 		if len(b) == cap(b) && int64(cap(b)) <= limit {
 			// Double, up to the one byte past the limit that tells a
@@ -307,7 +327,7 @@ func readLimited(r io.Reader, size, limit int64) ([]byte, error) {
 			copy(grown, b)
 			b = grown
 		}
-		n, err := r.Read(b[len(b):cap(b)])
+		n, err := lr.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
 			return b, nil

@@ -249,6 +249,9 @@ type memoryHold struct {
 	mu     sync.Mutex // guards the fields below
 	held   []*reservation
 	closed bool // released: reservations handed over now are let go at once
+	// first backs held for the usual number of calls: one allocation
+	// per request instead of one per growth.
+	first [8]*reservation
 }
 
 // HoldMemory returns a context under which the memory budget reservations
@@ -266,6 +269,7 @@ type memoryHold struct {
 //	res, err := plan.Execute(ctx, params) // ...then assemble and write
 func HoldMemory(ctx context.Context) (context.Context, func()) {
 	h := &memoryHold{}
+	h.held = h.first[:0]
 	return context.WithValue(ctx, holdKey{}, h), h.release
 }
 
