@@ -31,7 +31,8 @@ import (
 //   - reads the answer's head with http.ReadResponse, so the framing rules
 //     (Content-Length, chunked, close-delimited, HEAD, 1xx, 204 and 304)
 //     are net/http's own, bounded by maxHeaderBytes and, when the context
-//     allows longer, response_header_timeout;
+//     allows longer, response_header_timeout; a simple head already whole
+//     in the buffer it reads itself, to the same Response (see readHead);
 //   - returns a body that reads straight from the connection's buffer and
 //     puts the connection back in the pool once it is read to its end, if
 //     the answer allows keep-alive; a body closed before its end closes the
@@ -231,7 +232,7 @@ func (t *leanTransport) send(ctx context.Context, pc *leanConn, req *http.Reques
 // max1xx informational ones.
 func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 	for n := 0; ; n++ {
-		resp, err := http.ReadResponse(br, req)
+		resp, err := readHead(br, req)
 		if err != nil {
 			return nil, err
 		}
@@ -264,7 +265,7 @@ func (t *leanTransport) release(pc *leanConn, stop func() bool, keep bool) {
 type leanBody struct {
 	t    *leanTransport
 	ctx  context.Context
-	body io.ReadCloser // framed by http.ReadResponse; never closed (that would drain it)
+	body io.ReadCloser // framed by readHead; never closed (that would drain it)
 	pc   *leanConn     // nil once released
 	stop func() bool   // stops the interrupt
 	keep bool          // the connection may be reused after the body's end
