@@ -159,9 +159,11 @@ func (h *handler) admit(w http.ResponseWriter, r *http.Request) (*auth.Identity,
 		}
 	}
 	if rt.limiter != nil {
-		key := "ip:" + clientIP(r, rt.proxies)
+		var key string
 		if id != nil {
 			key = "sub:" + id.Subject
+		} else {
+			key = "ip:" + clientIP(r, rt.proxies)
 		}
 		d := rt.limiter.Allow(r.Context(), key)
 		d.Headers(w.Header())
@@ -196,19 +198,23 @@ func (h *handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, e)
 }
 
-// claimParams adds the claims the plan reads to params. A claim the token
-// does not have is a 403: the token does not identify the caller the way
-// the route needs.
-func (h *handler) claimParams(w http.ResponseWriter, id *auth.Identity, params map[string]string) bool {
-	for _, name := range h.route.plan.AuthRefs() {
+// claimParams adds the claims the plan reads to params, made when nil, and
+// returns it. A claim the token does not have is a 403: the token does not
+// identify the caller the way the route needs.
+func (h *handler) claimParams(w http.ResponseWriter, id *auth.Identity, params map[string]string) (map[string]string, bool) {
+	refs := h.route.plan.AuthRefs()
+	if params == nil && len(refs) > 0 {
+		params = make(map[string]string, len(refs))
+	}
+	for _, name := range refs {
 		v, ok := id.Lookup(strings.TrimPrefix(name, "auth."))
 		if !ok {
 			writeError(w, apiError{Status: http.StatusForbidden, Code: "forbidden", Message: fmt.Sprintf("the token has no usable %s claim, which this route needs", strings.TrimPrefix(name, "auth."))})
-			return false
+			return nil, false
 		}
 		params[name] = v
 	}
-	return true
+	return params, true
 }
 
 // clientIP is the address rate limits key on: the connection's peer, or,

@@ -80,7 +80,11 @@ func canonical(typ, v string) string {
 	switch typ {
 	case "int":
 		n, _ := strconv.ParseInt(v, 10, 64)
-		return strconv.FormatInt(n, 10)
+		var buf [20]byte
+		if c := strconv.AppendInt(buf[:0], n, 10); string(c) != v {
+			return string(c)
+		}
+		return v // already canonical, as most are: not copied
 	case "bool":
 		b, _ := strconv.ParseBool(v)
 		return strconv.FormatBool(b)
@@ -110,13 +114,18 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// readParams extracts and validates the route's parameters from r.
+// readParams extracts and validates the route's parameters from r; nil
+// when there are none. A malformed query string is refused, whether or not
+// the route reads it.
 func readParams(r *http.Request, params []*param) (map[string]string, error) {
-	query, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return nil, &paramError{where: "query string", msg: "is malformed", value: r.URL.RawQuery}
+	var query url.Values // nil when there is no query string: nothing to parse
+	var err error
+	if raw := r.URL.RawQuery; raw != "" {
+		if query, err = url.ParseQuery(raw); err != nil {
+			return nil, &paramError{where: "query string", msg: "is malformed", value: raw}
+		}
 	}
-	out := make(map[string]string, len(params))
+	var out map[string]string // made for the first value
 	for _, p := range params {
 		where := "query"
 		var v string
@@ -141,6 +150,9 @@ func readParams(r *http.Request, params []*param) (map[string]string, error) {
 		}
 		if msg := p.check(v); msg != "" {
 			return nil, &paramError{where: where, name: p.Name, value: v, msg: msg}
+		}
+		if out == nil {
+			out = make(map[string]string, len(params))
 		}
 		out[p.Name] = canonical(p.Type, v)
 	}

@@ -320,8 +320,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, classify(err))
 		return
 	}
-	if id != nil && !h.claimParams(w, id, params) {
-		return
+	if id != nil {
+		if params, ok = h.claimParams(w, id, params); !ok {
+			return
+		}
 	}
 	// Upstream bodies stay counted against the memory budget until the
 	// answer built from them has been written.
@@ -341,7 +343,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json")
+	// The headers every answer has take their values from one array: one
+	// allocation, not one per header. Their names are canonical, so they
+	// go straight into the map, as Set would put them.
+	own := make([]string, 3)
+	own[0] = "application/json"
+	hdr["Content-Type"] = own[0:1:1]
 	if d := res.Degraded(); len(d) > 0 {
 		hdr.Set(DegradedHeader, formatDegraded(d))
 		for _, e := range res.Errors() {
@@ -361,9 +368,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if h.serverTiming {
-		hdr.Set("Server-Timing", serverTiming(res, time.Since(start)))
+		own[1] = serverTiming(res, time.Since(start))
+		hdr["Server-Timing"] = own[1:2:2]
 	}
-	hdr.Set("Content-Length", strconv.Itoa(size+1))
+	own[2] = strconv.Itoa(size + 1)
+	hdr["Content-Length"] = own[2:3:3]
 	if r.Method == http.MethodHead {
 		return
 	}
@@ -410,100 +419,3 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	h.log.WarnContext(r.Context(), "request failed", "route", h.route.path, "status", e.Status, "err", err)
 	writeError(w, e)
 }
-
-// maxMissingListed is the most keys Braid-Missing-Keys lists per batch
-// call, so that one call's long list leaves room for the others.
-const maxMissingListed = 50
-
-// formatDegraded lists the degraded calls, bounded to maxHeaderBytes.
-func formatDegraded(calls []string) string {
-	var l headerList
-	for _, c := range calls {
-		l.add(",", c)
-	}
-	return l.value(maxHeaderBytes, moreItems)
-}
-
-// formatMissing renders missing keys per batch call, listing at most
-// maxMissingListed keys each, escaped with headerSafe, the whole bounded
-// to maxHeaderBytes: "products=17,23,...(4 more); sellers=4".
-func formatMissing(missing []aggregate.Missing) string {
-	var l headerList
-	for _, m := range missing {
-		listed := m.Keys[:min(len(m.Keys), maxMissingListed)]
-		for i, k := range listed {
-			if i == 0 {
-				l.add("; ", m.Call+"="+headerSafe(k))
-			} else {
-				l.add(",", headerSafe(k))
-			}
-		}
-		if rest := len(m.Keys) - len(listed); rest > 0 {
-			l.addN(",", moreItems(rest), rest)
-		}
-	}
-	return l.value(maxHeaderBytes, moreItems)
-}
-
-// cacheStatus renders one RFC 9211 Cache-Status entry per cached call, the
-// call named in key: a hit says which layer (detail=l1 or l2), a miss
-// fwd=miss, an expired answer served fwd=stale; a batch call is a hit when
-// every key was, else fwd=miss with the share of keys the cache answered.
-// Bounded to maxHeaderBytes, the calls cut are counted in a last entry,
-// `braid; detail="3 more calls"`.
-func cacheStatus(entries []aggregate.CacheEntry) string {
-	var l headerList
-	var b strings.Builder
-	for _, e := range entries {
-		b.Reset()
-		b.WriteString("braid; ")
-		switch {
-		case !e.Batch:
-			b.WriteString(e.Status.CacheStatus())
-		case e.Stale:
-			fmt.Fprintf(&b, `fwd=stale; detail="%d of %d keys cached"`, e.Hits, e.Keys)
-		case e.Hits == e.Keys:
-			fmt.Fprintf(&b, `hit; detail="%d of %d keys cached"`, e.Hits, e.Keys)
-		default:
-			fmt.Fprintf(&b, `fwd=miss; detail="%d of %d keys cached"`, e.Hits, e.Keys)
-		}
-		fmt.Fprintf(&b, "; key=%q", e.Call)
-		l.add(", ", b.String())
-	}
-	return l.value(maxHeaderBytes, func(n int) string { return fmt.Sprintf(`braid; detail="%d more calls"`, n) })
-}
-
-// serverTiming renders each call's duration as a Server-Timing header, a
-// failed call's reason or a cached call's outcome in its desc, and a
-// "gateway" entry: the request's time so far minus the calls' critical
-// path, the gateway's own share. Bounded to maxHeaderBytes, the gateway
-// entry always last, the calls cut are counted in an entry
-// `more;desc="3 more calls"`.
-func serverTiming(res *aggregate.Result, total time.Duration) string {
-	var l headerList
-	var b strings.Builder
-	for _, t := range res.Timings() {
-		b.Reset()
-		b.WriteString(t.Call)
-		switch {
-		case t.Failed:
-			b.WriteString(`;desc="degraded: `)
-			b.WriteString(classify(t.Err).Code)
-			b.WriteString(`"`)
-		case t.Cache != "":
-			b.WriteString(`;desc="cache `)
-			b.WriteString(t.Cache)
-			b.WriteString(`"`)
-		}
-		fmt.Fprintf(&b, ";dur=%.1f", ms(t.Duration))
-		l.add(", ", b.String())
-	}
-	gateway := fmt.Sprintf("gateway;dur=%.1f", ms(max(total-res.CriticalPath(), 0)))
-	calls := l.value(maxHeaderBytes-len(", ")-len(gateway), func(n int) string { return fmt.Sprintf(`more;desc="%d more calls"`, n) })
-	if calls == "" {
-		return gateway
-	}
-	return calls + ", " + gateway
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
