@@ -78,11 +78,20 @@ type serverConfig struct {
 	// (runtime/debug.SetMemoryLimit): past it the garbage collector runs
 	// harder instead of letting the heap double, so that the bytes the
 	// budgets admit are about what the process takes. Default 0 means
-	// automatic: max_inflight_response_bytes + cache.l1.max_bytes + 128MiB
+	// automatic: max_inflight_response_bytes + cache.l1.max_bytes + 64MiB
 	// of head room, unless $GOMEMLIMIT is set (then it rules); -1 leaves
 	// the runtime's setting alone. It is soft: the process may exceed it
 	// rather than stall.
 	MemoryLimit cache.ByteSize `yaml:"memory_limit"`
+	// GCPercent is the Go runtime's GC percent (runtime/debug.SetGCPercent,
+	// what $GOGC sets): a collection starts when the heap has grown this
+	// much over what the last one left live. Default 0 means automatic:
+	// 400 when a memory limit is in force (the limit, not the percent,
+	// bounds the heap; a gateway's live heap is small and its allocation
+	// rate high, so at Go's 100 it collects several times a second),
+	// unless $GOGC is set (then it rules), else the runtime's. -1 leaves
+	// the runtime's setting alone.
+	GCPercent int `yaml:"gc_percent"`
 }
 
 // defaultDrainDelay is server.drain_delay's default.
@@ -156,6 +165,9 @@ func (s serverConfig) Validate() error {
 	}
 	if s.MemoryLimit < -1 {
 		bad("memory_limit", "%d: write a size such as 512MiB, 0 for automatic or -1 to leave the Go runtime's limit alone", int64(s.MemoryLimit))
+	}
+	if s.GCPercent < -1 {
+		bad("gc_percent", "%d: write a percentage such as 200, 0 for automatic or -1 to leave the Go runtime's setting alone", s.GCPercent)
 	}
 	if s.MaxInflightResponseBytes < -1 {
 		bad("max_inflight_response_bytes", "%d: write a size such as 256MiB, 0 for the default (256MiB) or -1 for no bound", int64(s.MaxInflightResponseBytes))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -58,6 +59,56 @@ func TestMemoryLimit(t *testing.T) {
 			restore()
 			if now := debug.SetMemoryLimit(-1); now != before {
 				t.Errorf("after restore the runtime limit = %d, want %d", now, before)
+			}
+		})
+	}
+}
+
+// TestGCPercent: server.gc_percent sets the Go runtime's GC percent; 0 is
+// 400 under a memory limit unless $GOGC is set, and the runtime's own
+// without a limit; -1 leaves the runtime alone; anything else negative is
+// refused naming the field. The setting in force before is put back.
+func TestGCPercent(t *testing.T) {
+	const limit = 384 << 20
+	tests := []struct {
+		name   string
+		config string
+		env    map[string]string
+		limit  int64
+		want   int // 0: the runtime's setting is left as it was
+		why    string
+		err    string
+	}{
+		{"automatic under a limit", "", nil, limit, 400, "automatic", ""},
+		{"automatic without a limit", "", nil, math.MaxInt64, 0, "no memory limit", ""},
+		{"GOGC rules the automatic value", "", map[string]string{"GOGC": "150"}, limit, 0, "GOGC=150", ""},
+		{"set", "server: {gc_percent: 200}\n", nil, limit, 200, "server.gc_percent", ""},
+		{"set beats GOGC", "server: {gc_percent: 200}\n", map[string]string{"GOGC": "50"}, limit, 200, "server.gc_percent", ""},
+		{"set without a limit", "server: {gc_percent: 300}\n", nil, math.MaxInt64, 300, "server.gc_percent", ""},
+		{"off", "server: {gc_percent: -1}\n", nil, limit, 0, "-1", ""},
+		{"negative", "server: {gc_percent: -5}\n", nil, limit, 0, "", "server.gc_percent: -5: write a percentage"},
+		{"not a number", "server: {gc_percent: lots}\n", nil, limit, 0, "", "gc_percent"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gw := buildFile(t, tt.config+validConfig, tt.env, tt.err)
+			if gw == nil {
+				return
+			}
+			before := debug.SetGCPercent(100)
+			debug.SetGCPercent(before)
+			got, why, restore := applyGCPercent(gw, tt.limit, env(tt.env))
+			want := tt.want
+			if want == 0 {
+				want = before
+			}
+			now := debug.SetGCPercent(want)
+			restore()
+			if got != want || now != want || !strings.Contains(why, tt.why) {
+				t.Errorf("percent = %d (%s), runtime %d, want %d (%s)", got, why, now, want, tt.why)
+			}
+			if after := debug.SetGCPercent(before); after != before {
+				t.Errorf("after restore the runtime's percent = %d, want %d", after, before)
 			}
 		})
 	}

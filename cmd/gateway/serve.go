@@ -230,6 +230,9 @@ func serve(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer) 
 	limit, why, restore := applyMemoryLimit(gw, lookup)
 	defer restore()
 	log.Info("memory limit", "bytes", limit, "from", why)
+	pct, why, restoreGC := applyGCPercent(gw, limit, lookup)
+	defer restoreGC()
+	log.Info("gc percent", "percent", pct, "from", why)
 	tctx, stopTrim := context.WithCancel(ctx)
 	var trimDone sync.WaitGroup
 	trimDone.Go(func() {
