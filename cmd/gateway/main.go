@@ -42,6 +42,7 @@ type options struct {
 	admin     string
 	logFormat string
 	logLevel  string
+	logFlush  time.Duration // -log-flush-interval
 	// drainDelay replaces server.drain_delay when -drain-delay is given.
 	drainDelay *time.Duration
 	// drainTimer replaces time.After for the drain delay; tests use it to
@@ -76,6 +77,18 @@ func parseFlags(name string, args []string, stderr io.Writer) (*options, error) 
 		})
 		fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 		fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+		o.logFlush = defaultLogFlush
+		fs.Func("log-flush-interval", "write log records out in batches at most this `duration` apart (default 200ms; warnings and errors at once; 0 writes each record at once)", func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration (write e.g. 200ms, or 0 to write each record at once)", v)
+			}
+			if d < 0 {
+				return fmt.Errorf("%q must not be negative", v)
+			}
+			o.logFlush = d
+			return nil
+		})
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -102,11 +115,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gateway: %v\n", err)
 		return 2
 	}
-	log, err := newLogger(stderr, o.logFormat, o.logLevel)
+	lw, stopLog := startLogWriter(stderr, o.logFlush)
+	defer stopLog()
+	stderr = lw // messages below keep their place among the log records
+	log, err := newLogger(lw, o.logFormat, o.logLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "gateway: %v\n", err)
 		return 2
 	}
+	log = slog.New(flushingHandler{log.Handler(), lw})
 	redis.SetLogger(redisLogger{log.With("component", "redis")}) // go-redis's own complaints, in our log format
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
