@@ -214,7 +214,7 @@ func statusLine(line []byte) bool {
 	if len(line) > 12 && line[12] != ' ' {
 		return false
 	}
-	return validValue(line[12:])
+	return validHeaderValue(line[12:])
 }
 
 // headerLine splits line, a header line without its CRLF, into its name
@@ -222,7 +222,7 @@ func statusLine(line []byte) bool {
 // whether the name is a token and the value's bytes are valid.
 func headerLine(line []byte) (k, v []byte, ok bool) {
 	k, v, ok = bytes.Cut(line, []byte(":"))
-	if !ok || len(k) == 0 || !validValue(v) {
+	if !ok || len(k) == 0 || !validHeaderValue(v) {
 		return nil, nil, false
 	}
 	for _, c := range k {
@@ -307,17 +307,6 @@ func trimOWS[S []byte | string](s S) S {
 		s = s[:len(s)-1]
 	}
 	return s
-}
-
-// validValue reports whether v holds only bytes a header value may:
-// visible ASCII, space, tab and bytes from 0x80.
-func validValue(v []byte) bool {
-	for _, c := range v {
-		if c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // canonicalKey reports whether k, a token, is in canonical form: each
