@@ -445,9 +445,9 @@ func validToken(s string) bool {
 	return true
 }
 
-// validHeaderValue reports whether v, a header value being written or read,
-// holds no control character other
-// than horizontal tab: nothing that could end the header line.
+// validHeaderValue reports whether v, a header value being written or
+// read, holds no control character other than horizontal tab: nothing
+// that could end the header line.
 func validHeaderValue[S []byte | string](v S) bool {
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
