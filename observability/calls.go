@@ -29,12 +29,14 @@ func (t *Telemetry) StartCall(ctx context.Context, route, call, upstream string)
 	if !t.tracing.on || !t.tracing.traced(ctx) {
 		return ctx, func(e CallEnd) { t.callEnded(route, call, e) }
 	}
-	ctx, span := t.tracing.tracer.Start(ctx, "call "+call, trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(attrCall.String(call), attrUpstream.String(upstream)))
+	// The attributes are set when the span ends, all at once (see
+	// endServerSpan).
+	ctx, span := t.tracing.tracer.Start(ctx, "call "+call, internalSpan...)
 	return ctx, func(e CallEnd) {
 		t.callEnded(route, call, e)
-		attrs := make([]attribute.KeyValue, 0, 5)
-		attrs = append(attrs, attrOptional.Bool(e.Optional), attrDegraded.Bool(e.Optional && e.Err != nil))
+		attrs := make([]attribute.KeyValue, 0, 7)
+		attrs = append(attrs, attrCall.String(call), attrUpstream.String(upstream),
+			attrOptional.Bool(e.Optional), attrDegraded.Bool(e.Optional && e.Err != nil))
 		if e.Batch {
 			attrs = append(attrs, attrKeys.Int(e.Keys), attrChunks.Int(e.Chunks), attrMissing.Int(e.Missing))
 		}

@@ -79,12 +79,43 @@ func (tt *tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		tt.prop.Inject(parent, propagation.HeaderCarrier(req.Header))
 		return tt.base.RoundTrip(req)
 	}
-	host, port := req.URL.Hostname(), req.URL.Port()
-	attrs := []attribute.KeyValue{
-		semconv.HTTPRequestMethodKey.String(req.Method), semconv.ServerAddress(host),
-		semconv.URLFull(req.URL.String()), attrUpstream.String(tt.upstream),
+	// The attributes are set when the try has its answer, all at once (see
+	// endServerSpan), into the array of the body wrapper that ends the
+	// span.
+	ctx, span := tt.tracer.Start(parent, req.Method, clientSpan...)
+	// The upstream client builds a new request for every try and never
+	// reuses it, so the trace headers go straight into its header map
+	// rather than into a clone.
+	tt.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	resp, err := tt.base.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		var buf [tryAttrs]attribute.KeyValue
+		attrs := append(tt.requestAttrs(buf[:0], req, parent), semconv.ErrorTypeKey.String(errorType(err)))
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		span.SetAttributes(attrs...)
+		span.End()
+		return nil, err
 	}
-	if p, err := strconv.Atoi(port); err == nil {
+	b := &spanBody{ReadCloser: resp.Body, span: span}
+	attrs := append(tt.requestAttrs(b.attrs[:0], req, parent), semconv.HTTPResponseStatusCode(resp.StatusCode))
+	if resp.StatusCode >= 400 {
+		span.SetStatus(codes.Error, strconv.Itoa(resp.StatusCode))
+		attrs = append(attrs, semconv.ErrorTypeKey.String(strconv.Itoa(resp.StatusCode)))
+	}
+	span.SetAttributes(attrs...)
+	resp.Body = b
+	return resp, nil
+}
+
+// tryAttrs is the most attributes a try span has.
+const tryAttrs = 10
+
+// requestAttrs appends a try span's request attributes to attrs.
+func (tt *tracedTransport) requestAttrs(attrs []attribute.KeyValue, req *http.Request, parent context.Context) []attribute.KeyValue {
+	attrs = append(attrs, semconv.HTTPRequestMethodKey.String(req.Method), semconv.ServerAddress(req.URL.Hostname()),
+		semconv.URLFull(req.URL.String()), attrUpstream.String(tt.upstream))
+	if p, err := strconv.Atoi(req.URL.Port()); err == nil {
 		attrs = append(attrs, semconv.ServerPort(p))
 	}
 	if ti, ok := parent.Value(tryKey{}).(tryInfo); ok {
@@ -93,26 +124,7 @@ func (tt *tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 			attrs = append(attrs, semconv.HTTPRequestResendCount(ti.attempt-1))
 		}
 	}
-	ctx, span := tt.tracer.Start(parent, req.Method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
-	// The upstream client builds a new request for every try and never
-	// reuses it, so the trace headers go straight into its header map
-	// rather than into a clone.
-	tt.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
-	resp, err := tt.base.RoundTrip(req.WithContext(ctx))
-	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
-		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
-		span.End()
-		return nil, err
-	}
-	span.SetAttributes(semconv.HTTPResponseStatusCode(resp.StatusCode))
-	if resp.StatusCode >= 400 {
-		span.SetStatus(codes.Error, strconv.Itoa(resp.StatusCode))
-		span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(resp.StatusCode)))
-	}
-	resp.Body = &spanBody{ReadCloser: resp.Body, span: span}
-	return resp, nil
+	return attrs
 }
 
 // errorType is the error.type of a try that got no answer.
@@ -131,8 +143,9 @@ func errorType(err error) string {
 // reading it. The client closes a body once, from one goroutine.
 type spanBody struct {
 	io.ReadCloser
-	span trace.Span
-	done bool
+	span  trace.Span
+	done  bool
+	attrs [tryAttrs]attribute.KeyValue // the span's, handed to it at once
 }
 
 func (b *spanBody) Close() error {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Config configures traces, metrics and access logs; the observability
@@ -45,6 +47,112 @@ type TracingConfig struct {
 	SamplerArg string `yaml:"sampler_arg"`
 
 	tracesURL bool // Endpoint came from OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: it is the full URL
+	// The exporter's settings from the environment, as found (name and
+	// value; empty name when unset): parsed by exportSettings, reported
+	// by Validate.
+	headersEnv, compressionEnv, timeoutEnv [2]string
+	// The batch span processor's variables (OTEL_BSP_*) that are set.
+	batchEnv map[string]string
+}
+
+// The batch span processor's variables and the setting each sets.
+var batchEnvVars = []struct {
+	name string
+	ms   bool // milliseconds, else a count
+	set  func(*batchOptions, int64)
+}{
+	{"OTEL_BSP_SCHEDULE_DELAY", true, func(o *batchOptions, v int64) { o.delay = time.Duration(v) * time.Millisecond }},
+	{"OTEL_BSP_EXPORT_TIMEOUT", true, func(o *batchOptions, v int64) { o.timeout = time.Duration(v) * time.Millisecond }},
+	{"OTEL_BSP_MAX_QUEUE_SIZE", false, func(o *batchOptions, v int64) { o.maxQueue = int(v) }},
+	{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", false, func(o *batchOptions, v int64) { o.batchSize = int(v) }},
+}
+
+// batchOptions parses the OTEL_BSP_* variables over the defaults; a batch
+// larger than the queue is cut to the queue's size, as the SDKs do. The
+// errors name the variable.
+func (t TracingConfig) batchOptions() (batchOptions, []error) {
+	o := defaultBatchOptions
+	var errs []error
+	for _, v := range batchEnvVars {
+		raw, ok := t.batchEnv[v.name]
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(raw, 10, 64)
+		limit, unit := int64(1_000_000), "a count from 1 to 1000000"
+		if v.ms {
+			limit, unit = int64(time.Hour/time.Millisecond), "milliseconds from 1 to 3600000"
+		}
+		if err != nil || n <= 0 || n > limit {
+			errs = append(errs, fmt.Errorf("%s: want %s, got %q", v.name, unit, raw))
+			continue
+		}
+		v.set(&o, n)
+	}
+	o.batchSize = min(o.batchSize, o.maxQueue)
+	return o, errs
+}
+
+// exportSettings are the OTLP exporter's settings besides its URL.
+type exportSettings struct {
+	headers map[string]string
+	gzip    bool
+	timeout time.Duration // per attempt
+}
+
+// defaultExportTimeout is the OTLP specification's default of
+// OTEL_EXPORTER_OTLP_TIMEOUT.
+const defaultExportTimeout = 10 * time.Second
+
+// exportSettings parses the exporter's environment variables, as the
+// OpenTelemetry SDKs read them: OTEL_EXPORTER_OTLP_[TRACES_]HEADERS
+// (key=value pairs separated by commas, values percent-decoded),
+// …_COMPRESSION (gzip or none), …_TIMEOUT (milliseconds). The errors
+// name the variable.
+func (t TracingConfig) exportSettings() (exportSettings, []error) {
+	s := exportSettings{timeout: defaultExportTimeout}
+	var errs []error
+	if name, v := t.headersEnv[0], t.headersEnv[1]; name != "" {
+		s.headers = map[string]string{}
+		for pair := range strings.SplitSeq(v, ",") {
+			if strings.TrimSpace(pair) == "" {
+				continue
+			}
+			k, val, ok := strings.Cut(pair, "=")
+			k = strings.TrimSpace(k)
+			dec, err := url.PathUnescape(val)
+			switch {
+			case !ok:
+				errs = append(errs, fmt.Errorf("%s: %q is not key=value", name, pair))
+			case !httpguts.ValidHeaderFieldName(k):
+				errs = append(errs, fmt.Errorf("%s: %q is not a header name", name, k))
+			case err != nil:
+				errs = append(errs, fmt.Errorf("%s: the value of %s: %v", name, k, err))
+			case !httpguts.ValidHeaderFieldValue(strings.TrimSpace(dec)):
+				errs = append(errs, fmt.Errorf("%s: the value of %s holds control characters", name, k))
+			default:
+				s.headers[k] = strings.TrimSpace(dec)
+			}
+		}
+	}
+	if name, v := t.compressionEnv[0], t.compressionEnv[1]; name != "" {
+		switch v {
+		case "gzip":
+			s.gzip = true
+		case "none", "":
+		default:
+			errs = append(errs, fmt.Errorf("%s: %q: want gzip or none", name, v))
+		}
+	}
+	if name, v := t.timeoutEnv[0], t.timeoutEnv[1]; name != "" {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ms <= 0 || ms > int64(time.Hour/time.Millisecond) {
+			errs = append(errs, fmt.Errorf("%s: want milliseconds from 1 to 3600000, got %q", name, v))
+		} else {
+			s.timeout = time.Duration(ms) * time.Millisecond
+		}
+	}
+	return s, errs
 }
 
 // MetricsConfig configures the Prometheus metrics.
@@ -97,6 +205,27 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
 	if t.SamplerArg == "" {
 		t.SamplerArg = get("OTEL_TRACES_SAMPLER_ARG")
 	}
+	// The signal-specific variable replaces the general one, as in the
+	// OpenTelemetry SDKs.
+	pick := func(dst *[2]string, suffix string) {
+		for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_" + suffix, "OTEL_EXPORTER_OTLP_" + suffix} {
+			if v, ok := lookup(name); ok {
+				*dst = [2]string{name, strings.TrimSpace(v)}
+				return
+			}
+		}
+	}
+	pick(&t.headersEnv, "HEADERS")
+	pick(&t.compressionEnv, "COMPRESSION")
+	pick(&t.timeoutEnv, "TIMEOUT")
+	for _, v := range batchEnvVars {
+		if raw, ok := lookup(v.name); ok {
+			if t.batchEnv == nil {
+				t.batchEnv = map[string]string{}
+			}
+			t.batchEnv[v.name] = strings.TrimSpace(raw)
+		}
+	}
 }
 
 // Validate reports every bad field, named as in YAML under
@@ -118,6 +247,11 @@ func (c Config) Validate() error {
 		if f, err := strconv.ParseFloat(a, 64); err != nil || f < 0 || f > 1 || math.IsNaN(f) {
 			bad("tracing.sampler_arg", "must be a ratio from 0 to 1, got %q", a)
 		}
+	}
+	if c.Tracing.Endpoint != "" {
+		_, exportErrs := c.Tracing.exportSettings()
+		_, batchErrs := c.Tracing.batchOptions()
+		errs = append(append(errs, exportErrs...), batchErrs...)
 	}
 	if r := c.AccessLog.SampleRate; r != nil && (*r < 0 || *r > 1 || math.IsNaN(*r)) {
 		bad("access_log.sample_rate", "must be from 0 to 1, got %v", *r)

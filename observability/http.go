@@ -66,7 +66,7 @@ func (t *Telemetry) Server(o ServerOptions) func(http.Handler) http.Handler {
 			}
 			var span trace.Span
 			if t.tracing.on {
-				ctx, span = t.startServerSpan(ctx, r, rid.id)
+				ctx, span = t.startServerSpan(ctx, r)
 				w.Header().Set("traceresponse", TraceResponse(span.SpanContext()))
 			}
 			if idHeader != "" || span != nil {
@@ -91,16 +91,11 @@ func (t *Telemetry) Server(o ServerOptions) func(http.Handler) http.Handler {
 }
 
 // startServerSpan starts the request's server span, continuing the trace
-// of an incoming traceparent.
-func (t *Telemetry) startServerSpan(ctx context.Context, r *http.Request, id string) (context.Context, trace.Span) {
+// of an incoming traceparent. Its attributes are set when it ends, all at
+// once (see endServerSpan).
+func (t *Telemetry) startServerSpan(ctx context.Context, r *http.Request) (context.Context, trace.Span) {
 	ctx = t.tracing.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
-	attrs := make([]attribute.KeyValue, 0, 5)
-	attrs = append(attrs, semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPath(r.URL.Path),
-		semconv.URLScheme("http"), semconv.NetworkProtocolVersion(protoVersion(r)))
-	if id != "" {
-		attrs = append(attrs, attrRequestID.String(id))
-	}
-	return t.tracing.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+	return t.tracing.tracer.Start(ctx, r.Method, serverSpan...)
 }
 
 // finish records a served request: metrics, span, access log.
@@ -120,21 +115,38 @@ func (t *Telemetry) finish(r *http.Request, sw *statusWriter, o ServerOptions, r
 		t.metrics.request(route, r.Method, status, d)
 	}
 	if span != nil {
-		endServerSpan(span, r.Method, route, status)
+		endServerSpan(span, r, rid.id, route, status)
 	}
 	t.accessLog(r, sw, o, rid, route, status, d, span)
 }
 
-func endServerSpan(span trace.Span, method, route string, status int) {
-	if route != "" {
-		span.SetName(method + " " + route)
-		span.SetAttributes(semconv.HTTPRoute(route))
+// endServerSpan names the server span after its route and gives it all its
+// attributes in one call. Braid's spans get their attributes when they
+// end: the SDK copies the attributes a span is started with and grows its
+// list again for each later addition, so one call at the end allocates
+// less. Nothing reads them before the span ends (no Braid sampler looks at
+// attributes), and an unsampled span gets none.
+func endServerSpan(span trace.Span, r *http.Request, id, route string, status int) {
+	if !span.IsRecording() {
+		span.End()
+		return
 	}
-	span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+	attrs := make([]attribute.KeyValue, 0, 8)
+	attrs = append(attrs, semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPath(r.URL.Path),
+		semconv.URLScheme("http"), semconv.NetworkProtocolVersion(protoVersion(r)))
+	if id != "" {
+		attrs = append(attrs, attrRequestID.String(id))
+	}
+	if route != "" {
+		span.SetName(r.Method + " " + route)
+		attrs = append(attrs, semconv.HTTPRoute(route))
+	}
+	attrs = append(attrs, semconv.HTTPResponseStatusCode(status))
 	if status >= 500 {
 		span.SetStatus(codes.Error, http.StatusText(status))
-		span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(status)))
+		attrs = append(attrs, semconv.ErrorTypeKey.String(strconv.Itoa(status)))
 	}
+	span.SetAttributes(attrs...)
 	span.End()
 }
 

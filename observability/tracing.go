@@ -2,6 +2,7 @@ package observability
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -53,17 +53,17 @@ func newTracing(ctx context.Context, c TracingConfig, service, version string, o
 		if !c.tracesURL {
 			u = strings.TrimSuffix(u, "/") + "/v1/traces"
 		}
-		// The exporter gets its own transport (otlptracehttp shares a
-		// package-level one by default), closed on shutdown so that no
-		// keep-alive goroutine outlives the Telemetry.
+		settings, errs := c.exportSettings()
+		batching, batchErrs := c.batchOptions()
+		if errs = append(errs, batchErrs...); len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
+		// The exporter gets its own transport, closed on shutdown so that
+		// no keep-alive goroutine outlives the Telemetry.
 		t.export = &http.Transport{Proxy: nil, MaxIdleConns: 2, IdleConnTimeout: 30 * time.Second, ForceAttemptHTTP2: true,
 			DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext, TLSHandshakeTimeout: 5 * time.Second}
-		exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(u),
-			otlptracehttp.WithHTTPClient(&http.Client{Transport: t.export, Timeout: 10 * time.Second}))
-		if err != nil {
-			return nil, fmt.Errorf("observability.tracing.endpoint: %w", err)
-		}
-		all = append(all, sdktrace.WithBatcher(exp))
+		exp := newOTLPExporter(u, &http.Client{Transport: t.export}, settings, version)
+		all = append(all, sdktrace.WithSpanProcessor(newSpanBatcher(exp, batching).start()))
 	}
 	t.provider = sdktrace.NewTracerProvider(append(all, opts...)...)
 	t.tracer = t.provider.Tracer(instrumentation)
@@ -143,3 +143,12 @@ func (t *tracing) traced(ctx context.Context) bool {
 	sc := trace.SpanFromContext(ctx).SpanContext()
 	return sc.IsValid() && (sc.IsSampled() || !t.parentBased)
 }
+
+// The start options of Braid's spans, made once: options passed one by
+// one are gathered into a new slice on every Start (the tracer is an
+// interface, so the slice escapes).
+var (
+	serverSpan   = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+	internalSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+	clientSpan   = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+)
