@@ -77,16 +77,16 @@ func (b *spanBatcher) start() *spanBatcher {
 		for {
 			select {
 			case <-b.kick:
+				b.exportQueued(true)
 			case <-tick:
+				b.exportQueued(false)
 			case reply := <-b.flush:
-				b.exportQueued()
+				b.exportQueued(false)
 				close(reply)
-				continue
 			case <-b.stop:
-				b.exportQueued()
+				b.exportQueued(false)
 				return
 			}
-			b.exportQueued()
 		}
 	}()
 	return b
@@ -118,12 +118,24 @@ func (b *spanBatcher) OnEnd(s sdktrace.ReadOnlySpan) {
 	}
 }
 
-// exportQueued exports everything queued, a batch at a time.
-func (b *spanBatcher) exportQueued() {
+// exportQueued exports what is queued, a batch at a time: only full
+// batches when fullOnly (the rest waits for more spans or the delay),
+// else everything.
+func (b *spanBatcher) exportQueued(fullOnly bool) {
 	b.mu.Lock()
 	spans, dropped := b.queue, b.dropped
-	b.queue, b.spare, b.dropped = b.spare[:0], nil, 0
+	n := len(spans)
+	if fullOnly {
+		n -= n % b.o.batchSize
+	}
+	if n == 0 && dropped == 0 {
+		b.mu.Unlock()
+		return
+	}
+	b.queue = append(b.spare[:0], spans[n:]...)
+	b.spare, b.dropped = nil, 0
 	b.mu.Unlock()
+	spans = spans[:n]
 	if dropped > 0 {
 		otel.Handle(fmt.Errorf("tracing: %d spans dropped: more than %d were waiting for export", dropped, b.o.maxQueue))
 	}
@@ -136,7 +148,7 @@ func (b *spanBatcher) exportQueued() {
 		cancel()
 		rest = rest[n:]
 	}
-	clear(spans) // let the spans go
+	clear(spans[:cap(spans)]) // let the spans go, the ones moved to the queue too
 	b.mu.Lock()
 	b.spare = spans[:0]
 	b.mu.Unlock()

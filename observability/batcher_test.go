@@ -135,6 +135,39 @@ func TestBatcherWakesPerBatch(t *testing.T) {
 	}
 }
 
+// TestBatcherFullBatches: a wake-up by a full batch exports whole batches
+// only; what is left over waits for the next batch or the delay.
+func TestBatcherFullBatches(t *testing.T) {
+	exp := newChanExporter(true)
+	b, tick := startBatcher(t, exp, batchOptions{maxQueue: 100, batchSize: 4, timeout: time.Minute})
+	spans := sampledSpans(11, true)
+	for _, s := range spans[:4] {
+		b.OnEnd(s)
+	}
+	if n := recv(t, exp.sizes); n != 4 {
+		t.Fatalf("first export %d", n)
+	}
+	for _, s := range spans[4:] { // 7 while the first export is under way
+		b.OnEnd(s)
+	}
+	exp.release <- struct{}{}
+	if n := recv(t, exp.sizes); n != 4 {
+		t.Errorf("after the wake-up: an export of %d, want one full batch", n)
+	}
+	exp.release <- struct{}{}
+	b.mu.Lock()
+	left := len(b.queue)
+	b.mu.Unlock()
+	if left != 3 {
+		t.Errorf("%d left queued, want 3", left)
+	}
+	tick <- time.Now()
+	if n := recv(t, exp.sizes); n != 3 {
+		t.Errorf("the delay exported %d, want the 3 left", n)
+	}
+	exp.release <- struct{}{}
+}
+
 func TestBatcherDelay(t *testing.T) {
 	exp := newChanExporter(false)
 	b, tick := startBatcher(t, exp, batchOptions{maxQueue: 2048, batchSize: 512, timeout: time.Second})
@@ -159,7 +192,7 @@ func TestBatcherQueueLimit(t *testing.T) {
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() }))
 	defer otel.SetErrorHandler(otel.ErrorHandlerFunc(func(error) {}))
 	exp := newChanExporter(true)
-	b, _ := startBatcher(t, exp, batchOptions{maxQueue: 10, batchSize: 4, timeout: time.Minute})
+	b, tick := startBatcher(t, exp, batchOptions{maxQueue: 10, batchSize: 4, timeout: time.Minute})
 	spans := sampledSpans(20, true)
 	for _, s := range spans[:4] {
 		b.OnEnd(s)
@@ -171,11 +204,16 @@ func TestBatcherQueueLimit(t *testing.T) {
 		b.OnEnd(s)
 	}
 	exp.release <- struct{}{}
+	// Woken by the full batch: the full batches go, the last 2 wait for
+	// the delay.
 	var sizes []int
-	for range 3 {
+	for range 2 {
 		sizes = append(sizes, recv(t, exp.sizes))
 		exp.release <- struct{}{}
 	}
+	tick <- time.Now()
+	sizes = append(sizes, recv(t, exp.sizes))
+	exp.release <- struct{}{}
 	if sizes[0] != 4 || sizes[1] != 4 || sizes[2] != 2 {
 		t.Errorf("then exports of %v, want [4 4 2]", sizes)
 	}
