@@ -31,7 +31,7 @@ func (t *Telemetry) StartCall(ctx context.Context, route, call, upstream string)
 	}
 	// The attributes are set when the span ends, all at once (see
 	// endServerSpan).
-	ctx, span := t.tracing.tracer.Start(ctx, "call "+call, internalSpan...)
+	ctx, span := t.tracing.tracer.Start(ctx, t.callSpanName(call), internalSpan...)
 	return ctx, func(e CallEnd) {
 		t.callEnded(route, call, e)
 		attrs := make([]attribute.KeyValue, 0, 7)
@@ -47,6 +47,17 @@ func (t *Telemetry) StartCall(ctx context.Context, route, call, upstream string)
 		}
 		span.End()
 	}
+}
+
+// callSpanName is "call <name>", made once per call name (the names are
+// the configuration's, a bounded set).
+func (t *Telemetry) callSpanName(call string) string {
+	if v, ok := t.callNames.Load(call); ok {
+		return v.(string)
+	}
+	name := "call " + call
+	t.callNames.Store(call, name)
+	return name
 }
 
 func (t *Telemetry) callEnded(route, call string, e CallEnd) {

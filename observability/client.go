@@ -76,7 +76,7 @@ func (tt *tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if !tt.tracing.traced(parent) {
 		// An unsampled trace: no span, but the upstream learns the trace
 		// and that it is not sampled.
-		tt.prop.Inject(parent, propagation.HeaderCarrier(req.Header))
+		tt.prop.Inject(parent, outgoingHeader(req.Header))
 		return tt.base.RoundTrip(req)
 	}
 	// The attributes are set when the try has its answer, all at once (see
@@ -86,7 +86,7 @@ func (tt *tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	// The upstream client builds a new request for every try and never
 	// reuses it, so the trace headers go straight into its header map
 	// rather than into a clone.
-	tt.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	tt.prop.Inject(ctx, outgoingHeader(req.Header))
 	resp, err := tt.base.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		var buf [tryAttrs]attribute.KeyValue
@@ -126,6 +126,29 @@ func (tt *tracedTransport) requestAttrs(attrs []attribute.KeyValue, req *http.Re
 	}
 	return attrs
 }
+
+// outgoingHeader is the carrier trace context is injected into: an
+// http.Header whose Set skips canonicalising the propagators' own names
+// (lower case "traceparent" is not in net/http's table of common headers,
+// so http.Header.Set built the canonical name anew on every try).
+type outgoingHeader http.Header
+
+func (h outgoingHeader) Set(key, value string) {
+	switch key {
+	case "traceparent":
+		h["Traceparent"] = []string{value}
+	case "tracestate":
+		h["Tracestate"] = []string{value}
+	case "baggage":
+		h["Baggage"] = []string{value}
+	default:
+		http.Header(h).Set(key, value)
+	}
+}
+
+func (h outgoingHeader) Get(key string) string { return http.Header(h).Get(key) }
+
+func (h outgoingHeader) Keys() []string { return propagation.HeaderCarrier(h).Keys() }
 
 // errorType is the error.type of a try that got no answer.
 func errorType(err error) string {

@@ -373,3 +373,19 @@ func TestEncodeInvalidUTF8(t *testing.T) {
 		t.Errorf("name %q", got)
 	}
 }
+
+// TestOutgoingHeader: the carrier sets the canonical names net/http would,
+// so upstreams see the same headers.
+func TestOutgoingHeader(t *testing.T) {
+	for _, k := range []string{"traceparent", "tracestate", "baggage", "x-other"} {
+		got, want := http.Header{}, http.Header{}
+		outgoingHeader(got).Set(k, "v")
+		want.Set(k, "v")
+		if len(got) != 1 || got.Get(k) != "v" || len(got[http.CanonicalHeaderKey(k)]) != 1 || outgoingHeader(got).Get(k) != "v" {
+			t.Errorf("%s: %v, want %v", k, got, want)
+		}
+		if keys := outgoingHeader(got).Keys(); len(keys) != 1 || keys[0] != http.CanonicalHeaderKey(k) {
+			t.Errorf("%s: keys %v", k, keys)
+		}
+	}
+}

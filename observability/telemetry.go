@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -32,6 +33,8 @@ type Telemetry struct {
 	sample  float64  // access log sample rate of fast successes
 	slow    time.Duration
 	rand    func() float64
+	// callNames holds the call spans' names by call name.
+	callNames sync.Map
 }
 
 // Options are what New needs besides Config.
