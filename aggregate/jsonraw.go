@@ -7,10 +7,10 @@ import (
 )
 
 // This file reads and rewrites raw JSON without decoding it into Go values.
-// Upstream bodies arrive validated (json.Valid), so the scanner only has to
-// find where values start and end; everything it does not look into is copied
-// byte for byte. The functions are pure: a call's body is shared read-only by
-// every call that depends on it.
+// Upstream bodies arrive validated (by encoding/json.Valid's rules), so the
+// scanner only has to find where values start and end; everything it does
+// not look into is copied byte for byte. The functions are pure: a call's
+// body is shared read-only by every call that depends on it.
 
 var errMalformed = errors.New("malformed JSON")
 

@@ -3,7 +3,6 @@ package upstream
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -268,7 +267,7 @@ func (c *Client) readBody(resp *http.Response) ([]byte, error) {
 		return nil, ErrTooLarge
 	case len(body) == 0:
 		return []byte("null"), nil
-	case !json.Valid(body):
+	case !validJSON(body):
 		return nil, ErrInvalidJSON
 	}
 	return body, nil
