@@ -367,6 +367,7 @@ func BenchmarkTracedRequest(b *testing.B) {
 					w.WriteHeader(200)
 				}))
 			b.ReportAllocs()
+			b.SetParallelism(benchParallelism)
 			b.RunParallel(func(pb *testing.PB) {
 				req := httptest.NewRequest("GET", "/api/users/7/dashboard", nil)
 				w := httptest.NewRecorder()
@@ -381,6 +382,10 @@ func BenchmarkTracedRequest(b *testing.B) {
 // benchQueue: a queue no benchmark fills, so that no span is dropped
 // (which would make exporting look cheaper).
 const benchQueue = 1 << 20
+
+// benchParallelism: goroutines per CPU serving requests, as many as at
+// 32 concurrent requests on a 2-CPU machine.
+const benchParallelism = 16
 
 // cannedTransport answers every request 200 with a small JSON body.
 type cannedTransport struct{}
