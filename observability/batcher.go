@@ -52,11 +52,21 @@ type spanBatcher struct {
 	stopOnce sync.Once
 	// tick replaces the delay's ticker in tests.
 	tick <-chan time.Time
+	// Problems (drops, failed exports) are reported through otel.Handle at
+	// most once per reportEvery, with how many were left unsaid: while a
+	// collector is down every batch fails, and the log should not carry a
+	// line per batch. Touched by the exporting goroutine only.
+	now        func() time.Time
+	lastReport time.Time
+	unsaid     int
 }
+
+// reportEvery is the least time between two reported problems.
+const reportEvery = 10 * time.Second
 
 func newSpanBatcher(exp sdktrace.SpanExporter, o batchOptions) *spanBatcher {
 	b := &spanBatcher{exp: exp, o: o, kick: make(chan struct{}, 1), flush: make(chan chan struct{}),
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), now: time.Now}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	return b
 }
@@ -137,13 +147,13 @@ func (b *spanBatcher) exportQueued(fullOnly bool) {
 	b.mu.Unlock()
 	spans = spans[:n]
 	if dropped > 0 {
-		otel.Handle(fmt.Errorf("tracing: %d spans dropped: more than %d were waiting for export", dropped, b.o.maxQueue))
+		b.report(fmt.Errorf("tracing: %d spans dropped: more than %d were waiting for export", dropped, b.o.maxQueue))
 	}
 	for rest := spans; len(rest) > 0; {
 		n := min(len(rest), b.o.batchSize)
 		ctx, cancel := context.WithTimeout(b.ctx, b.o.timeout)
 		if err := b.exp.ExportSpans(ctx, rest[:n]); err != nil {
-			otel.Handle(fmt.Errorf("tracing: exporting %d spans: %w", n, err))
+			b.report(fmt.Errorf("tracing: exporting %d spans: %w", n, err))
 		}
 		cancel()
 		rest = rest[n:]
@@ -152,6 +162,21 @@ func (b *spanBatcher) exportQueued(fullOnly bool) {
 	b.mu.Lock()
 	b.spare = spans[:0]
 	b.mu.Unlock()
+}
+
+// report hands err to otel.Handle unless a problem was reported less
+// than reportEvery ago; then it is counted, and told with the next report.
+func (b *spanBatcher) report(err error) {
+	now := b.now()
+	if !b.lastReport.IsZero() && now.Sub(b.lastReport) < reportEvery {
+		b.unsaid++
+		return
+	}
+	if b.unsaid > 0 {
+		err = fmt.Errorf("%w (and %d more problems in the %s before)", err, b.unsaid, now.Sub(b.lastReport).Round(time.Second))
+	}
+	b.lastReport, b.unsaid = now, 0
+	otel.Handle(err)
 }
 
 // ForceFlush exports everything queued and returns when it is sent, or

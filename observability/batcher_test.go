@@ -393,3 +393,47 @@ type cannedTransport struct{}
 func (cannedTransport) RoundTrip(*http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(`{"id":7}`)), ContentLength: 8}, nil
 }
+
+// failingExporter fails every export and tells the test it was called.
+type failingExporter struct{ calls chan int }
+
+func (e failingExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySpan) error {
+	e.calls <- len(spans)
+	return errors.New("connection refused")
+}
+
+func (failingExporter) Shutdown(context.Context) error { return nil }
+
+// TestBatcherReportsThrottled: while every export fails, one problem is
+// reported per 10 s, the next saying how many went unsaid.
+func TestBatcherReportsThrottled(t *testing.T) {
+	var mu sync.Mutex
+	var reported []string
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { mu.Lock(); reported = append(reported, err.Error()); mu.Unlock() }))
+	defer otel.SetErrorHandler(otel.ErrorHandlerFunc(func(error) {}))
+	exp := failingExporter{calls: make(chan int, 10)}
+	tick := make(chan time.Time)
+	b := newSpanBatcher(exp, defaultBatchOptions)
+	b.tick = tick
+	clock := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	// The time of each failed export's report, read by the exporting
+	// goroutine only.
+	times := []time.Duration{0, time.Second, 2 * time.Second, 11 * time.Second, 12 * time.Second}
+	b.now = func() time.Time { d := times[0]; times = times[1:]; return clock.Add(d) }
+	b.start()
+	defer b.Shutdown(context.Background())
+	for range 5 {
+		b.OnEnd(sampledSpans(1, true)[0])
+		tick <- clock
+		recv(t, exp.calls)
+	}
+	if err := b.ForceFlush(context.Background()); err != nil { // the last report has been made
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reported) != 2 || !strings.Contains(reported[0], "exporting 1 spans: connection refused") ||
+		!strings.Contains(reported[1], "(and 2 more problems in the 11s before)") {
+		t.Errorf("reported %q, want the first failure and, 11 s later, one saying 2 more went unsaid", reported)
+	}
+}

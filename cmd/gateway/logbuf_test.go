@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -169,5 +171,23 @@ func TestRunFlushesOnExit(t *testing.T) {
 		if code := run([]string{"-log-flush-interval", bad}, &out, &e); code != 2 || !strings.Contains(e.String(), "-log-flush-interval") {
 			t.Errorf("-log-flush-interval %s: exit %d, stderr %q", bad, code, e.String())
 		}
+	}
+}
+
+// TestTracingErrors: OpenTelemetry's errors reach the gateway's log at
+// warn, in its format, marked as the tracing component.
+func TestTracingErrors(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := newLogger(&buf, "json", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracingErrors(log).Handle(errors.New("tracing: exporting 512 spans: connection refused"))
+	var rec map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+		t.Fatalf("%v: %q", err, buf.String())
+	}
+	if rec["level"] != "WARN" || rec["component"] != "tracing" || rec["err"] != "tracing: exporting 512 spans: connection refused" {
+		t.Errorf("logged %v", rec)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
 
 	"github.com/braidgw/braid"
 )
@@ -125,6 +126,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log = slog.New(flushingHandler{log.Handler(), lw})
 	redis.SetLogger(redisLogger{log.With("component", "redis")}) // go-redis's own complaints, in our log format
+	otel.SetErrorHandler(tracingErrors(log))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	context.AfterFunc(ctx, stop) // once draining, a second signal stops the process at once
@@ -174,6 +176,15 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, fmt.Sprintf(format, v...))
+}
+
+// tracingErrors logs OpenTelemetry's errors (a trace export that failed,
+// spans dropped) at warn in the gateway's log, rather than through the
+// standard logger in another format. Braid's batcher reports at most one
+// per 10 s.
+func tracingErrors(log *slog.Logger) otel.ErrorHandler {
+	log = log.With("component", "tracing")
+	return otel.ErrorHandlerFunc(func(err error) { log.Warn("tracing problem", "err", err) })
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
