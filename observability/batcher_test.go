@@ -315,28 +315,32 @@ func TestBatchEnv(t *testing.T) {
 // four call spans and four client try spans (against a canned upstream
 // answer), exported to a loopback collector. "sdk" is what Braid used
 // before: the SDK's batch span processor and OTLP exporter; "braid" is
-// spanBatcher and otlpExporter; "off" is the same request untraced. Run
+// spanBatcher and otlpExporter ("braid-1%" sampling 1 % of requests);
+// "off" is the same request untraced. Run
 // in parallel, so the exporting
 // goroutine's CPU counts against ns/op.
 func BenchmarkTracedRequest(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }))
 	defer srv.Close()
+	braid := func(client *http.Client) sdktrace.SpanProcessor {
+		return newSpanBatcher(newOTLPExporter(srv.URL+"/v1/traces", client, exportSettings{timeout: 10 * time.Second}, "bench"),
+			batchOptions{maxQueue: benchQueue, batchSize: 512, delay: 5 * time.Second, timeout: 30 * time.Second}).start()
+	}
 	for _, bc := range []struct {
-		name string
-		sp   func(client *http.Client) sdktrace.SpanProcessor
+		name  string
+		sp    func(client *http.Client) sdktrace.SpanProcessor
+		ratio string // sampler_arg of parentbased_traceidratio; "" samples all
 	}{
-		{"off", nil},
+		{"off", nil, ""},
 		{"sdk", func(client *http.Client) sdktrace.SpanProcessor {
 			exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(srv.URL+"/v1/traces"), otlptracehttp.WithHTTPClient(client))
 			if err != nil {
 				b.Fatal(err)
 			}
 			return sdktrace.NewBatchSpanProcessor(exp, sdktrace.WithMaxQueueSize(benchQueue))
-		}},
-		{"braid", func(client *http.Client) sdktrace.SpanProcessor {
-			return newSpanBatcher(newOTLPExporter(srv.URL+"/v1/traces", client, exportSettings{timeout: 10 * time.Second}, "bench"),
-				batchOptions{maxQueue: benchQueue, batchSize: 512, delay: 5 * time.Second, timeout: 30 * time.Second}).start()
-		}},
+		}, ""},
+		{"braid", braid, ""},
+		{"braid-1%", braid, "0.01"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			tr := &http.Transport{}
@@ -345,8 +349,11 @@ func BenchmarkTracedRequest(b *testing.B) {
 			if bc.sp != nil {
 				opts.SpanProcessors = []sdktrace.SpanProcessor{bc.sp(&http.Client{Transport: tr})}
 			}
-			tel, err := New(context.Background(), Config{AccessLog: AccessLogConfig{Disabled: true}, Metrics: MetricsConfig{Disabled: true}},
-				Build{Service: "braid", Version: "bench"}, opts)
+			cfg := Config{AccessLog: AccessLogConfig{Disabled: true}, Metrics: MetricsConfig{Disabled: true}}
+			if bc.ratio != "" {
+				cfg.Tracing = TracingConfig{Sampler: "parentbased_traceidratio", SamplerArg: bc.ratio}
+			}
+			tel, err := New(context.Background(), cfg, Build{Service: "braid", Version: "bench"}, opts)
 			if err != nil {
 				b.Fatal(err)
 			}
