@@ -206,11 +206,12 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
 		t.SamplerArg = get("OTEL_TRACES_SAMPLER_ARG")
 	}
 	// The signal-specific variable replaces the general one, as in the
-	// OpenTelemetry SDKs.
+	// OpenTelemetry SDKs. Empty counts as unset (compose files write
+	// ${VAR:-}).
 	pick := func(dst *[2]string, suffix string) {
 		for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_" + suffix, "OTEL_EXPORTER_OTLP_" + suffix} {
-			if v, ok := lookup(name); ok {
-				*dst = [2]string{name, strings.TrimSpace(v)}
+			if v := get(name); v != "" {
+				*dst = [2]string{name, v}
 				return
 			}
 		}
@@ -219,11 +220,11 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
 	pick(&t.compressionEnv, "COMPRESSION")
 	pick(&t.timeoutEnv, "TIMEOUT")
 	for _, v := range batchEnvVars {
-		if raw, ok := lookup(v.name); ok {
+		if raw := get(v.name); raw != "" {
 			if t.batchEnv == nil {
 				t.batchEnv = map[string]string{}
 			}
-			t.batchEnv[v.name] = strings.TrimSpace(raw)
+			t.batchEnv[v.name] = raw
 		}
 	}
 }

@@ -297,6 +297,11 @@ func TestExportEnv(t *testing.T) {
 			t.Errorf("err = %v, want it to say %s", err, want)
 		}
 	}
+	s, err = settings(map[string]string{"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "", "OTEL_EXPORTER_OTLP_HEADERS": "a=1", "OTEL_EXPORTER_OTLP_TIMEOUT": " ",
+		"OTEL_BSP_MAX_QUEUE_SIZE": ""})
+	if err != nil || len(s.headers) != 1 || s.headers["a"] != "1" || s.timeout != defaultExportTimeout {
+		t.Errorf("empty variables count as unset: %+v, %v", s, err)
+	}
 	c := Config{}
 	c.ApplyEnv(env(map[string]string{"OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"}))
 	if err := c.Validate(); err != nil {
