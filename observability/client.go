@@ -79,9 +79,9 @@ func (tt *tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		tt.prop.Inject(parent, outgoingHeader(req.Header))
 		return tt.base.RoundTrip(req)
 	}
-	// The attributes are set when the try has its answer, all at once (see
-	// endServerSpan), into the array of the body wrapper that ends the
-	// span.
+	// The span's attributes are set in one call once the try has its
+	// answer (see endServerSpan), gathered in the array of the body
+	// wrapper that ends the span, which is allocated anyway.
 	ctx, span := tt.tracer.Start(parent, req.Method, clientSpan...)
 	// The upstream client builds a new request for every try and never
 	// reuses it, so the trace headers go straight into its header map
