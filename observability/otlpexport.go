@@ -105,7 +105,7 @@ func (e *otlpExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnl
 			return err
 		}
 		if werr := e.wait(ctx, d); werr != nil {
-			return errors.Join(err, werr)
+			return fmt.Errorf("%w (stopped waiting %s to retry: %w)", err, d.Round(time.Second), werr)
 		}
 	}
 }
@@ -123,7 +123,7 @@ func (e *otlpExporter) post(parent context.Context, body []byte) (retryAfter tim
 	req.Header = e.header.Clone()
 	resp, err := e.client.Do(req)
 	if err != nil {
-		err = fmt.Errorf("otlp export to %s: %w", e.url, err)
+		err = fmt.Errorf("otlp export: %w", err) // err names the URL
 		// Retried: this attempt timing out, a reset connection. Not: the
 		// caller giving up, a refused connection (no collector there).
 		var ue *url.Error
