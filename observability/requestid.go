@@ -2,7 +2,8 @@ package observability
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
+	"math/rand/v2"
 	"net/http"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -108,10 +109,14 @@ func validRequestID(s string) bool {
 	return true
 }
 
-// randomRequestID returns 16 random bytes as 32 lowercase hex digits.
+// randomRequestID returns 16 random bytes as 32 lowercase hex digits,
+// from math/rand/v2's runtime source (ChaCha8 per thread, seeded by the
+// system): an id correlates a request's log lines and calls, it guards
+// nothing, and crypto/rand was 0.7 % of the gateway's CPU.
 func randomRequestID() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
 	var s [32]byte
 	hexTo(s[:], b[:])
 	return string(s[:])

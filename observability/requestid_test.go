@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -236,5 +237,29 @@ func TestWithRequestID(t *testing.T) {
 	}
 	if got := RequestID(WithRequestID(ctx, "abc")); got != "abc" {
 		t.Errorf("RequestID(WithRequestID(abc)) = %q", got)
+	}
+}
+
+// TestRandomRequestIDsDiffer: generated ids are 32 hex digits and do not
+// repeat, across goroutines too.
+func TestRandomRequestIDsDiffer(t *testing.T) {
+	const each, workers = 5000, 4
+	ids := make(chan string, each*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				ids <- randomRequestID()
+			}
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		if !generatedID.MatchString(id) || seen[id] {
+			t.Fatalf("id %q: malformed or repeated", id)
+		}
+		seen[id] = true
 	}
 }
