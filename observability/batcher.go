@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -42,7 +43,7 @@ type spanBatcher struct {
 	mu      sync.Mutex
 	queue   []sdktrace.ReadOnlySpan
 	spare   []sdktrace.ReadOnlySpan // the last export's slice, for the next queue
-	dropped int
+	unsent  int                     // spans dropped since the last report
 	stopped bool
 
 	kick     chan struct{}      // cap 1: a full batch is waiting
@@ -59,6 +60,10 @@ type spanBatcher struct {
 	now        func() time.Time
 	lastReport time.Time
 	unsaid     int
+
+	// Totals for the metrics: spans sent, dropped from a full queue, and
+	// lost in failed exports.
+	exported, dropped, failed atomic.Uint64
 }
 
 // reportEvery is the least time between two reported problems.
@@ -113,8 +118,9 @@ func (b *spanBatcher) OnEnd(s sdktrace.ReadOnlySpan) {
 	}
 	b.mu.Lock()
 	if b.stopped || len(b.queue) >= b.o.maxQueue {
-		b.dropped++
+		b.unsent++
 		b.mu.Unlock()
+		b.dropped.Add(1)
 		return
 	}
 	b.queue = append(b.queue, s)
@@ -133,7 +139,7 @@ func (b *spanBatcher) OnEnd(s sdktrace.ReadOnlySpan) {
 // else everything.
 func (b *spanBatcher) exportQueued(fullOnly bool) {
 	b.mu.Lock()
-	spans, dropped := b.queue, b.dropped
+	spans, dropped := b.queue, b.unsent
 	n := len(spans)
 	if fullOnly {
 		n -= n % b.o.batchSize
@@ -143,7 +149,7 @@ func (b *spanBatcher) exportQueued(fullOnly bool) {
 		return
 	}
 	b.queue = append(b.spare[:0], spans[n:]...)
-	b.spare, b.dropped = nil, 0
+	b.spare, b.unsent = nil, 0
 	b.mu.Unlock()
 	spans = spans[:n]
 	if dropped > 0 {
@@ -153,7 +159,10 @@ func (b *spanBatcher) exportQueued(fullOnly bool) {
 		n := min(len(rest), b.o.batchSize)
 		ctx, cancel := context.WithTimeout(b.ctx, b.o.timeout)
 		if err := b.exp.ExportSpans(ctx, rest[:n]); err != nil {
+			b.failed.Add(uint64(n))
 			b.report(fmt.Errorf("tracing: exporting %d spans: %w", n, err))
+		} else {
+			b.exported.Add(uint64(n))
 		}
 		cancel()
 		rest = rest[n:]

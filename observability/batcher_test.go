@@ -217,6 +217,12 @@ func TestBatcherQueueLimit(t *testing.T) {
 	if sizes[0] != 4 || sizes[1] != 4 || sizes[2] != 2 {
 		t.Errorf("then exports of %v, want [4 4 2]", sizes)
 	}
+	if err := b.ForceFlush(context.Background()); err != nil { // the last export has been counted
+		t.Fatal(err)
+	}
+	if d, e := b.dropped.Load(), b.exported.Load(); d != 6 || e != 14 {
+		t.Errorf("counted %d dropped, %d exported; want 6, 14", d, e)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(reported) != 1 || !strings.Contains(reported[0].Error(), "6 spans dropped: more than 10 were waiting") {
@@ -442,5 +448,8 @@ func TestBatcherReportsThrottled(t *testing.T) {
 	if len(reported) != 2 || !strings.Contains(reported[0], "exporting 1 spans: connection refused") ||
 		!strings.Contains(reported[1], "(and 2 more problems in the 11s before)") {
 		t.Errorf("reported %q, want the first failure and, 11 s later, one saying 2 more went unsaid", reported)
+	}
+	if f, e := b.failed.Load(), b.exported.Load(); f != 5 || e != 0 {
+		t.Errorf("counted %d failed, %d exported; want 5, 0", f, e)
 	}
 }

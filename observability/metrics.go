@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,7 +58,9 @@ type metrics struct {
 	stats *stats
 }
 
-func newMetrics() *metrics {
+// newMetrics builds the collectors; with b, the trace export's span
+// counts too.
+func newMetrics(b *spanBatcher) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry(), stats: newStats(time.Now)}
 	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "http_server_request_duration_seconds", Help: "Duration of HTTP server requests, by route pattern.",
@@ -90,6 +93,17 @@ func newMetrics() *metrics {
 		[]string{"http_route"})
 	m.reg.MustRegister(m.requests, m.inFlight, m.degraded, m.upCalls, m.upTries, m.upRetries, m.upHedges, m.brState, m.brChanges, m.cache, m.rlFallback,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if b != nil {
+		for _, c := range []struct {
+			result string
+			n      *atomic.Uint64
+		}{{"exported", &b.exported}, {"dropped", &b.dropped}, {"failed", &b.failed}} {
+			m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "braid_trace_spans_total", ConstLabels: prometheus.Labels{"result": c.result},
+				Help: "Sampled spans by what became of them: exported, dropped (the export queue was full), failed (their export failed)."},
+				func() float64 { return float64(c.n.Load()) }))
+		}
+	}
 	return m
 }
 

@@ -330,6 +330,13 @@ func TestExportThroughTelemetry(t *testing.T) {
 	if err := tel.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	rec := httptest.NewRecorder()
+	tel.AdminHandlers()["/metrics"].ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{`braid_trace_spans_total{result="exported"} 2`, `braid_trace_spans_total{result="dropped"} 0`, `braid_trace_spans_total{result="failed"} 0`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.requests) != 1 || c.requests[0].Header.Get("x-team") != "edge" {

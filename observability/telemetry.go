@@ -74,7 +74,7 @@ func New(ctx context.Context, cfg Config, b Build, opts Options) (*Telemetry, er
 		t.slow = cfg.AccessLog.SlowThreshold
 	}
 	if !cfg.Metrics.Disabled {
-		t.metrics = newMetrics()
+		t.metrics = newMetrics(tr.batcher)
 	}
 	return t, nil
 }

@@ -31,6 +31,7 @@ type tracing struct {
 	provider    *sdktrace.TracerProvider // nil when off
 	prop        propagation.TextMapPropagator
 	export      *http.Transport // the exporter's own, closed on shutdown; nil without an endpoint
+	batcher     *spanBatcher    // nil without an endpoint
 }
 
 // newTracing builds the tracer provider, or a no-op tracer when no endpoint
@@ -63,7 +64,8 @@ func newTracing(ctx context.Context, c TracingConfig, service, version string, o
 		t.export = &http.Transport{Proxy: nil, MaxIdleConns: 2, IdleConnTimeout: 30 * time.Second, ForceAttemptHTTP2: true,
 			DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext, TLSHandshakeTimeout: 5 * time.Second}
 		exp := newOTLPExporter(u, &http.Client{Transport: t.export}, settings, version)
-		all = append(all, sdktrace.WithSpanProcessor(newSpanBatcher(exp, batching).start()))
+		t.batcher = newSpanBatcher(exp, batching).start()
+		all = append(all, sdktrace.WithSpanProcessor(t.batcher))
 	}
 	t.provider = sdktrace.NewTracerProvider(append(all, opts...)...)
 	t.tracer = t.provider.Tracer(instrumentation)
