@@ -55,10 +55,14 @@ func redisURL() string {
 	return "redis://127.0.0.1:6379/0"
 }
 
-// keyPrefix returns a Redis key prefix for the test alone.
+// keyPrefix returns a Redis key prefix for the test alone: a new one on
+// every call, so that a test run again (go test -count=2) does not find
+// the keys of its last run (rate-limit buckets outlive the test).
 func keyPrefix(t *testing.T) string {
-	return fmt.Sprintf("e2e-%d-%s:", os.Getpid(), t.Name())
+	return fmt.Sprintf("e2e-%d-%d-%s:", os.Getpid(), prefixSeq.Add(1), t.Name())
 }
+
+var prefixSeq atomic.Int64
 
 // sharedRedis returns a client of the suite's Redis and a key prefix for
 // the test alone. When the test ends, after the gateways it starts later

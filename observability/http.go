@@ -67,7 +67,9 @@ func (t *Telemetry) Server(o ServerOptions) func(http.Handler) http.Handler {
 			var span trace.Span
 			if t.tracing.on {
 				ctx, span = t.startServerSpan(ctx, r)
-				w.Header().Set("traceresponse", TraceResponse(span.SpanContext()))
+				// Set under its canonical name: Header.Set would build it anew
+				// for every request ("traceresponse" is not in net/http's table).
+				w.Header()["Traceresponse"] = []string{TraceResponse(span.SpanContext())}
 			}
 			if idHeader != "" || span != nil {
 				r = r.WithContext(ctx)
