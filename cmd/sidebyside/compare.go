@@ -258,7 +258,7 @@ func measureAll(ctx context.Context, cfg config, st setup, logw io.Writer) (*rep
 	var rounds []round
 	defer func() { rep.loadAfter = loadAverage(); rep.rows = summarize(rounds, clk) }()
 	for _, c := range cfg.concurrency {
-		l := load{path: path, concurrency: c, warmup: cfg.warmup, duration: cfg.duration}
+		l := load{path: path, concurrency: c, rate: cfg.rate, warmup: cfg.warmup, duration: cfg.duration}
 		for i := range cfg.rounds {
 			order := slices.Clone(sides)
 			if i%2 == 1 {
@@ -344,11 +344,20 @@ func header(cfg config, size int, clk int64, measured bool) []string {
 	}
 	return []string{
 		fmt.Sprintf("scenario: %s, answer %d bytes; users 1-%d cycled", what, size, maxUserID),
-		fmt.Sprintf("load: closed loop, %d round(s) × %v per side and concurrency after %v warm-up; rounds alternate which side goes first",
-			cfg.rounds, cfg.duration, cfg.warmup),
+		loadLine(cfg),
 		fmt.Sprintf("braid: %s, cache off (BRAID_CACHE_DISABLED=true); tracing off unless the side says trace", conf),
 		fmt.Sprintf("machine: %d CPUs, %s/%s, %s; CLK_TCK %d (%s)", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), clk, tick),
 	}
+}
+
+// loadLine describes the load.
+func loadLine(cfg config) string {
+	kind := "closed loop"
+	if cfg.rate > 0 {
+		kind = fmt.Sprintf("open loop at %g requests/s per side (c: most in flight; latency from when a request was due)", cfg.rate)
+	}
+	return fmt.Sprintf("load: %s, %d round(s) × %v per side and concurrency after %v warm-up; rounds alternate which side goes first",
+		kind, cfg.rounds, cfg.duration, cfg.warmup)
 }
 
 // loadAverage returns the first three fields of /proc/loadavg and the

@@ -26,7 +26,8 @@ type side struct {
 // load is what every round of every side gets.
 type load struct {
 	path        func(id int) string // request path of user id
-	concurrency int
+	concurrency int                 // workers: closed-loop clients, or the cap on requests in flight at a rate
+	rate        float64             // requests per second on a fixed schedule; 0: closed loop
 	warmup      time.Duration
 	duration    time.Duration
 }
@@ -118,7 +119,8 @@ func measure(ctx context.Context, client *http.Client, m *meter, s side, l load)
 	r := round{side: s.name, concurrency: l.concurrency, statuses: map[int]int{}}
 	var next atomic.Int64
 	if l.warmup > 0 {
-		drive(ctx, client, s.url, l, &next, time.Now().Add(l.warmup))
+		start := time.Now()
+		drive(ctx, client, s.url, l, &next, start, start.Add(l.warmup))
 	}
 	if ctx.Err() != nil {
 		return r, ctx.Err()
@@ -128,7 +130,7 @@ func measure(ctx context.Context, client *http.Client, m *meter, s side, l load)
 		return r, err
 	}
 	t0 := time.Now()
-	workers := drive(ctx, client, s.url, l, &next, t0.Add(l.duration))
+	workers := drive(ctx, client, s.url, l, &next, t0, t0.Add(l.duration))
 	r.window = time.Since(t0)
 	if ctx.Err() != nil {
 		return r, ctx.Err()
@@ -153,18 +155,34 @@ func measure(ctx context.Context, client *http.Client, m *meter, s side, l load)
 	return r, nil
 }
 
-// drive runs l.concurrency closed-loop workers that start requests until
-// end, and returns when every answer is in. next numbers the requests
-// (user ids cycle with it).
-func drive(ctx context.Context, client *http.Client, base string, l load, next *atomic.Int64, end time.Time) []worker {
+// drive runs l.concurrency workers that start requests until end, and
+// returns when every answer is in. next numbers the requests (user ids
+// cycle with it). Closed loop (l.rate 0): each worker sends a request,
+// waits for the answer and sends the next. Open loop: request k is due at
+// start + k/l.rate; a free worker takes the next due request and sends it
+// at its time, or at once if it is late (all workers were busy), and its
+// latency counts from when it was due; none is sent after end, so a side
+// that cannot keep up answers fewer (its ok/s shows it). Every side then serves the same
+// requests per second, so its CPU per request is measured at the same
+// load, which closed-loop rounds cannot promise on a shared machine.
+func drive(ctx context.Context, client *http.Client, base string, l load, next *atomic.Int64, start, end time.Time) []worker {
 	workers := make([]worker, l.concurrency)
+	var seq atomic.Int64 // open loop: the next request's place in the schedule
 	var wg sync.WaitGroup
 	for i := range workers {
 		w := &workers[i]
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				at := time.Now()
-				if !at.Before(end) {
+				if l.rate > 0 {
+					at = start.Add(time.Duration(float64(seq.Add(1)-1) / l.rate * float64(time.Second)))
+					if !at.Before(end) || !time.Now().Before(end) { // past the window: a side that could not keep up sends fewer
+						return
+					}
+					if d := time.Until(at); d > 0 && sleep(ctx, d) != nil {
+						return
+					}
+				} else if !at.Before(end) {
 					return
 				}
 				id := int(next.Add(1)%maxUserID) + 1
@@ -175,6 +193,18 @@ func drive(ctx context.Context, client *http.Client, base string, l load, next *
 	}
 	wg.Wait()
 	return workers
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (w *worker) tally(status int, err error, d time.Duration) {

@@ -7,6 +7,7 @@
 //	go run ./cmd/sidebyside -scenario batch -keys 1000
 //	go run ./cmd/sidebyside -trace 1,100              # also Braid tracing 1 % and 100 %
 //	go run ./cmd/sidebyside -braid-transport net/http # Braid on Go's http.Transport, like the baseline
+//	go run ./cmd/sidebyside -rate 2500 -concurrency 32 -trace 1,100  # every side at 2500 requests/s
 //
 // It builds cmd/gateway and cmd/baseline (or takes -gateway-bin and
 // -baseline-bin), then starts, each as its own process on loopback:
@@ -27,7 +28,11 @@
 // It checks that every side answers the same JSON document, then drives
 // the sides in turn with a closed-loop load: for each -concurrency c, c
 // workers each send a request and wait for its answer, -warmup unrecorded
-// then -duration measured; -rounds rounds alternate the order of the sides
+// then -duration measured. With -rate r the load is open loop instead:
+// every side is sent r requests per second on a fixed schedule, at most c
+// in flight, so that CPU per request is compared at the same load (the
+// steadier measure on a shared machine; throughput is then r for every
+// side that keeps up, and latency counts from when a request was due); -rounds rounds alternate the order of the sides
 // (baseline first, then Braid first, …) so that drift of the shared
 // machine cancels out. For each side it prints throughput (200s per
 // second), p50/p99 latency of the 200s, the side's CPU per request
@@ -77,6 +82,7 @@ type config struct {
 	fanout      int
 	keys        int
 	concurrency []int
+	rate        float64 // open loop at this many requests per second; 0: closed loop
 	rounds      int
 	warmup      time.Duration
 	duration    time.Duration
@@ -97,7 +103,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.scenario, "scenario", "dashboard", "dashboard (parallel calls) or batch (orders, then their products by id)")
 	fs.IntVar(&c.fanout, "fanout", 4, "dashboard: calls per request, the dashboard's four repeated (1 to 64)")
 	fs.IntVar(&c.keys, "keys", 100, "batch: distinct product ids per request (1 to 1000)")
-	conc := fs.String("concurrency", "1,32", "comma-separated numbers of closed-loop workers")
+	conc := fs.String("concurrency", "1,32", "comma-separated numbers of closed-loop workers (with -rate: of requests in flight at most)")
+	fs.Float64Var(&c.rate, "rate", 0, "open loop: send each side this many requests per second on a fixed schedule, so that every side's CPU per request is measured at the same load (0: closed loop)")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds per concurrency, alternating which side goes first")
 	fs.DurationVar(&c.warmup, "warmup", time.Second, "unrecorded warm-up before each measured window")
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "measured window per side, concurrency and round")
@@ -141,6 +148,8 @@ func (c config) validate(args int) error {
 		return bad("-rounds must be positive, got %d", c.rounds)
 	case c.warmup < 0 || c.duration <= 0:
 		return bad("-warmup must not be negative and -duration must be positive")
+	case !(c.rate >= 0 && c.rate <= 1e6):
+		return bad("-rate must be from 0 (closed loop) to 1000000 requests per second, got %v", c.rate)
 	}
 	for _, n := range c.concurrency {
 		if n < 1 || n > 4096 {

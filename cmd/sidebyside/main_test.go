@@ -5,8 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,11 +47,13 @@ func TestCompare(t *testing.T) {
 		sides     []string
 		callsPer  float64
 		wantSpans bool
+		requests  int // per side and round when not 0: -rate × -duration
 	}{
 		{"dashboard with the repository's gateway.yaml, traced at 100%", []string{"-trace", "100", "-rounds", "2"},
-			[]string{"baseline", "braid", "braid+trace100%"}, 4, true},
-		{"generated fan-out 5, Braid on net/http", []string{"-fanout", "5", "-braid-transport", "net/http"}, []string{"baseline", "braid"}, 5, false},
-		{"batch of 150 keys", []string{"-scenario", "batch", "-keys", "150"}, []string{"baseline", "braid"}, 3, false}, // orders + 2 chunks
+			[]string{"baseline", "braid", "braid+trace100%"}, 4, true, 0},
+		{"generated fan-out 5, Braid on net/http", []string{"-fanout", "5", "-braid-transport", "net/http"}, []string{"baseline", "braid"}, 5, false, 0},
+		{"batch of 150 keys", []string{"-scenario", "batch", "-keys", "150"}, []string{"baseline", "braid"}, 3, false, 0}, // orders + 2 chunks
+		{"open loop at 100 requests/s", []string{"-rate", "100"}, []string{"baseline", "braid"}, 4, false, 20},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,6 +80,9 @@ func TestCompare(t *testing.T) {
 				}
 				if !(r.OKPerSec > 0 && r.P50 > 0 && r.P99 >= r.P50 && r.GatewayCPU > 0 && r.UpstreamCPU >= 0) {
 					t.Errorf("%s: numbers not sane: %+v", r.Side, r)
+				}
+				if tt.requests > 0 && r.Requests != tt.requests*cfg.rounds {
+					t.Errorf("%s: %d requests, want %d (the schedule's)", r.Side, r.Requests, tt.requests*cfg.rounds)
 				}
 				if r.CallsPerReq != tt.callsPer {
 					t.Errorf("%s: %.3f upstream calls per request, want %v", r.Side, r.CallsPerReq, tt.callsPer)
@@ -105,15 +114,47 @@ func TestRunStopsOnCancel(t *testing.T) {
 func TestFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-scenario", "nope"}, {"-fanout", "0"}, {"-keys", "1001"}, {"-concurrency", "0"},
-		{"-concurrency", "a"}, {"-rounds", "0"}, {"-duration", "0s"}, {"-trace", "0"}, {"-trace", "101"}, {"-braid-transport", "fast"}, {"extra"},
+		{"-concurrency", "a"}, {"-rounds", "0"}, {"-duration", "0s"}, {"-trace", "0"}, {"-trace", "101"}, {"-braid-transport", "fast"}, {"-rate", "-1"}, {"-rate", "NaN"}, {"extra"},
 	} {
 		if _, err := parseFlags(args, io.Discard); !errors.Is(err, errUsage) {
 			t.Errorf("parseFlags(%q) = %v, want errUsage", args, err)
 		}
 	}
-	c, err := parseFlags([]string{"-concurrency", "1, 32,256", "-trace", "1,100"}, io.Discard)
-	if err != nil || len(c.concurrency) != 3 || c.concurrency[2] != 256 || len(c.trace) != 2 || c.trace[0] != 1 {
+	c, err := parseFlags([]string{"-concurrency", "1, 32,256", "-trace", "1,100", "-rate", "2500"}, io.Discard)
+	if err != nil || len(c.concurrency) != 3 || c.concurrency[2] != 256 || len(c.trace) != 2 || c.trace[0] != 1 || c.rate != 2500 {
 		t.Errorf("parseFlags = %+v, %v", c, err)
+	}
+}
+
+// TestDriveOpenLoop: at a rate, the schedule's requests are sent (the
+// window's 100 at 200/s over 500 ms), never more than the workers at once.
+func TestDriveOpenLoop(t *testing.T) {
+	var inFlight, peak, total atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		total.Add(1)
+		time.Sleep(time.Millisecond) // a little work, so that requests overlap
+	}))
+	defer srv.Close()
+	client := newClient(3)
+	defer client.CloseIdleConnections()
+	l := load{path: func(id int) string { return "/u/" + strconv.Itoa(id) }, concurrency: 3, rate: 200}
+	var next atomic.Int64
+	start := time.Now()
+	workers := drive(context.Background(), client, srv.URL, l, &next, start, start.Add(500*time.Millisecond))
+	sent, ok := 0, 0
+	for _, w := range workers {
+		sent += w.requests
+		ok += w.ok
+	}
+	if sent != 100 || ok != 100 || total.Load() != 100 {
+		t.Errorf("sent %d, %d answered 200, the server saw %d; want the schedule's 100", sent, ok, total.Load())
+	}
+	if peak.Load() > 3 {
+		t.Errorf("%d requests in flight at once, more than the 3 workers", peak.Load())
 	}
 }
 
