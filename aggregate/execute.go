@@ -254,17 +254,19 @@ func (r *Result) request(cl *call) (*upstream.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	var q url.Values
-	for _, qt := range cl.query {
-		s, ok, err := qt.tmpl.renderValue(r)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			if q == nil {
-				q = make(url.Values, len(cl.query))
+	q := cl.staticQuery // constant queries are built once, at compile time
+	if q == nil {
+		for _, qt := range cl.query {
+			s, ok, err := qt.tmpl.renderValue(r)
+			if err != nil {
+				return nil, err
 			}
-			q.Set(qt.name, s)
+			if ok {
+				if q == nil {
+					q = make(url.Values, len(cl.query))
+				}
+				q.Set(qt.name, s)
+			}
 		}
 	}
 	req := &r.parts[cl.idx].req

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -432,5 +434,40 @@ func TestBadDataFromACallIsBlamedOnItsUpstream(t *testing.T) {
 				t.Errorf("teams called %d times, want 0", n)
 			}
 		})
+	}
+}
+
+// TestConstantQueryBuiltOnce: a call whose query references nothing gets
+// the one url.Values built at compile time on every request (nothing
+// writes to it); a query with a reference is rendered per request.
+func TestConstantQueryBuiltOnce(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string][]url.Values{}
+	record := func(name string) upstream.Fetch {
+		return func(_ context.Context, req *upstream.Request) (*upstream.Response, error) {
+			mu.Lock()
+			seen[name] = append(seen[name], req.Query)
+			mu.Unlock()
+			return &upstream.Response{Status: 200, Body: []byte(`{}`)}, nil
+		}
+	}
+	p := mustCompile(t, []CallConfig{
+		{Name: "constant", Upstream: "a", Path: "/a", Query: map[string]string{"limit": "5", "unread": "true"}},
+		{Name: "rendered", Upstream: "b", Path: "/b", Query: map[string]string{"limit": "{id}", "x": "1"}},
+	}, []string{"id"}, map[string]upstream.Fetch{"a": record("constant"), "b": record("rendered")})
+	for _, id := range []string{"3", "4"} {
+		if _, err := p.Execute(context.Background(), map[string]string{"id": id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, r := seen["constant"], seen["rendered"]
+	if len(c) != 2 || len(r) != 2 {
+		t.Fatalf("requests: %d constant, %d rendered", len(c), len(r))
+	}
+	if c[0].Encode() != "limit=5&unread=true" || reflect.ValueOf(c[0]).Pointer() != reflect.ValueOf(c[1]).Pointer() {
+		t.Errorf("constant query %v then %v: want limit=5&unread=true, the same map both times", c[0], c[1])
+	}
+	if r[0].Encode() != "limit=3&x=1" || r[1].Encode() != "limit=4&x=1" {
+		t.Errorf("rendered queries %q, %q", r[0].Encode(), r[1].Encode())
 	}
 }

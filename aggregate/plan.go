@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -85,16 +86,20 @@ func (p *Plan) AuthRefs() []string { return p.authRefs }
 
 type call struct {
 	CallConfig
-	idx        int
-	key        []byte // `"name":`, precomputed for assembly
-	fetch      upstream.Fetch
-	path       *template
-	query      []queryTemplate // sorted by name
-	deps       []int           // the calls it references, ascending
-	dependents []int           // the calls that reference it, ascending
-	batch      *batch
-	cache      *callCache // nil: not cached
-	output     bool
+	idx   int
+	key   []byte // `"name":`, precomputed for assembly
+	fetch upstream.Fetch
+	path  *template
+	query []queryTemplate // sorted by name
+	// staticQuery is the query when none of its templates references
+	// anything: built once and shared, read-only, by every request of the
+	// call (upstream.Request.Query is never written to). Nil otherwise.
+	staticQuery url.Values
+	deps        []int // the calls it references, ascending
+	dependents  []int // the calls that reference it, ascending
+	batch       *batch
+	cache       *callCache // nil: not cached
+	output      bool
 }
 
 type queryTemplate struct {
@@ -295,6 +300,16 @@ func (c *compiler) compileQuery(cl *call) {
 		}
 		c.checkRefs(cl, "query."+k, t)
 		cl.query = append(cl.query, queryTemplate{name: k, tmpl: t})
+	}
+	static := len(cl.query) > 0
+	for _, qt := range cl.query {
+		static = static && len(qt.tmpl.refs) == 0
+	}
+	if static {
+		cl.staticQuery = make(url.Values, len(cl.query))
+		for _, qt := range cl.query {
+			cl.staticQuery.Set(qt.name, qt.tmpl.text)
+		}
 	}
 }
 

@@ -39,7 +39,7 @@ const BudgetHeader = "Braid-Budget-Ms"
 type Request struct {
 	Method string      // GET when empty
 	Path   string      // escaped path, starting with "/"
-	Query  url.Values  // encoded by the client
+	Query  url.Values  // encoded by the client; read-only (a call's constant query is shared by all its requests)
 	Header http.Header // extra request headers; may be nil
 
 	// CacheNamespace and CacheTags are the rendered namespace and tags of
