@@ -204,6 +204,7 @@ func TestComposeDashboard(t *testing.T) {
 		"retries":                               {"braid_upstream_retries_total"},
 		"hedges":                                {"braid_upstream_hedges_total"},
 		"degraded responses":                    {"braid_degraded_parts_total"},
+		"trace spans exported, dropped, failed": {"braid_trace_spans_total", "by (result)"},
 		"demo service requests by status":       {"braid_demo_requests_total", "by (service, http_response_status_code)"},
 		"demo faults switched on":               {"braid_demo_fault_active", "by (service, mode)"},
 	} {

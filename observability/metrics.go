@@ -58,8 +58,8 @@ type metrics struct {
 	stats *stats
 }
 
-// newMetrics builds the collectors; with b, the trace export's span
-// counts too.
+// newMetrics builds the collectors; b is the trace export's batcher, nil
+// with tracing off.
 func newMetrics(b *spanBatcher) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry(), stats: newStats(time.Now)}
 	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -93,16 +93,19 @@ func newMetrics(b *spanBatcher) *metrics {
 		[]string{"http_route"})
 	m.reg.MustRegister(m.requests, m.inFlight, m.degraded, m.upCalls, m.upTries, m.upRetries, m.upHedges, m.brState, m.brChanges, m.cache, m.rlFallback,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if b != nil {
-		for _, c := range []struct {
-			result string
-			n      *atomic.Uint64
-		}{{"exported", &b.exported}, {"dropped", &b.dropped}, {"failed", &b.failed}} {
-			m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-				Name: "braid_trace_spans_total", ConstLabels: prometheus.Labels{"result": c.result},
-				Help: "Sampled spans by what became of them: exported, dropped (the export queue was full), failed (their export failed)."},
-				func() float64 { return float64(c.n.Load()) }))
-		}
+	// The trace export's span counts, zero with tracing off (so that a
+	// dashboard's query finds the series either way).
+	if b == nil {
+		b = &spanBatcher{}
+	}
+	for _, c := range []struct {
+		result string
+		n      *atomic.Uint64
+	}{{"exported", &b.exported}, {"dropped", &b.dropped}, {"failed", &b.failed}} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "braid_trace_spans_total", ConstLabels: prometheus.Labels{"result": c.result},
+			Help: "Sampled spans by what became of them: exported, dropped (the export queue was full), failed (their export failed). Zero with tracing off."},
+			func() float64 { return float64(c.n.Load()) }))
 	}
 	return m
 }

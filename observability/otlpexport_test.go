@@ -401,3 +401,20 @@ func TestOutgoingHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceSpanMetricWithTracingOff: the span counter is exposed, at zero,
+// with tracing off, so that a dashboard's query finds it either way.
+func TestTraceSpanMetricWithTracingOff(t *testing.T) {
+	tel, err := New(context.Background(), Config{}, Build{Service: "x"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	rec := httptest.NewRecorder()
+	tel.AdminHandlers()["/metrics"].ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, result := range []string{"exported", "dropped", "failed"} {
+		if want := `braid_trace_spans_total{result="` + result + `"} 0`; !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
