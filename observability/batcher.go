@@ -61,8 +61,12 @@ type spanBatcher struct {
 	lastReport time.Time
 	unsaid     int
 
-	// Totals for the metrics: spans sent, dropped from a full queue, and
-	// lost in failed exports.
+	spanCounts
+}
+
+// spanCounts are the metrics' totals of sampled spans: sent, dropped from
+// a full queue, lost in failed exports.
+type spanCounts struct {
 	exported, dropped, failed atomic.Uint64
 }
 

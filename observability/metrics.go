@@ -58,9 +58,9 @@ type metrics struct {
 	stats *stats
 }
 
-// newMetrics builds the collectors; b is the trace export's batcher, nil
-// with tracing off.
-func newMetrics(b *spanBatcher) *metrics {
+// newMetrics builds the collectors; b is the trace export's span counts,
+// nil with tracing off.
+func newMetrics(b *spanCounts) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry(), stats: newStats(time.Now)}
 	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "http_server_request_duration_seconds", Help: "Duration of HTTP server requests, by route pattern.",
@@ -96,7 +96,7 @@ func newMetrics(b *spanBatcher) *metrics {
 	// The trace export's span counts, zero with tracing off (so that a
 	// dashboard's query finds the series either way).
 	if b == nil {
-		b = &spanBatcher{}
+		b = &spanCounts{}
 	}
 	for _, c := range []struct {
 		result string

@@ -2,6 +2,7 @@ package observability
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -58,10 +59,12 @@ func appendTraceRequest(b []byte, spans []sdktrace.ReadOnlySpan) []byte {
 		}
 		for j := i; j < len(spans); j++ {
 			t := spans[j]
-			if t == nil || !sameResource(t.Resource(), res) || seenScope(spans[i:j], res, t.InstrumentationScope()) {
+			if t == nil || !sameResource(t.Resource(), res) {
 				continue
 			}
-			b = appendScopeSpans(b, spans[j:], res, t.InstrumentationScope())
+			if sc := t.InstrumentationScope(); !seenScope(spans[i:j], res, sc) {
+				b = appendScopeSpans(b, spans[j:], res, sc)
+			}
 		}
 		b = appendString(b, 3, res.SchemaURL()) // ResourceSpans.schema_url
 		b = closeMessage(b, rs)
@@ -86,7 +89,7 @@ func appendScopeSpans(b []byte, spans []sdktrace.ReadOnlySpan, res *resource.Res
 		b = closeMessage(b, m)
 	}
 	for _, s := range spans {
-		if s != nil && sameResource(s.Resource(), res) && s.InstrumentationScope() == sc {
+		if inGroup(s, res, sc) {
 			b = appendSpan(b, s)
 		}
 	}
@@ -298,22 +301,18 @@ func appendFixed32(b []byte, num protowire.Number, v uint32) []byte {
 
 // seenResource reports whether one of spans has resource res.
 func seenResource(spans []sdktrace.ReadOnlySpan, res *resource.Resource) bool {
-	for _, s := range spans {
-		if s != nil && sameResource(s.Resource(), res) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(spans, func(s sdktrace.ReadOnlySpan) bool { return s != nil && sameResource(s.Resource(), res) })
 }
 
 // seenScope reports whether one of spans has resource res and scope sc.
 func seenScope(spans []sdktrace.ReadOnlySpan, res *resource.Resource, sc sdkinstr.Scope) bool {
-	for _, s := range spans {
-		if s != nil && sameResource(s.Resource(), res) && s.InstrumentationScope() == sc {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(spans, func(s sdktrace.ReadOnlySpan) bool { return inGroup(s, res, sc) })
+}
+
+// inGroup reports whether s belongs to the ScopeSpans of resource res and
+// scope sc.
+func inGroup(s sdktrace.ReadOnlySpan, res *resource.Resource, sc sdkinstr.Scope) bool {
+	return s != nil && sameResource(s.Resource(), res) && s.InstrumentationScope() == sc
 }
 
 // sameResource reports whether a and b are the same resource: the same

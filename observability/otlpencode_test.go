@@ -77,23 +77,26 @@ func ourExport(t testing.TB, spans []sdktrace.ReadOnlySpan) *coltracepb.ExportTr
 
 // sameRequest compares two decoded requests. The SDK's exporter orders
 // resources by map iteration, so resources are matched as a set. Link
-// trace states, which that exporter leaves out, are checked against want
-// and then cleared.
-func sameRequest(t *testing.T, ours, sdk *coltracepb.ExportTraceServiceRequest, linkStates []string) {
+// trace states, which that exporter leaves out, are checked against the
+// spans' own (linkStates: by linked trace and span id) and then cleared.
+func sameRequest(t *testing.T, ours, sdk *coltracepb.ExportTraceServiceRequest, linkStates map[string]string) {
 	t.Helper()
-	var got []string
+	n := 0
 	for _, rs := range ours.GetResourceSpans() {
 		for _, ss := range rs.GetScopeSpans() {
 			for _, s := range ss.GetSpans() {
 				for _, l := range s.GetLinks() {
-					got = append(got, l.GetTraceState())
+					if want := linkStates[string(l.GetTraceId())+string(l.GetSpanId())]; l.GetTraceState() != want {
+						t.Errorf("a link's trace state %q, want %q", l.GetTraceState(), want)
+					}
 					l.TraceState = ""
+					n++
 				}
 			}
 		}
 	}
-	if strings.Join(got, "|") != strings.Join(linkStates, "|") {
-		t.Errorf("link trace states %q, want %q", got, linkStates)
+	if n != len(linkStates) {
+		t.Errorf("%d links sent, want %d", n, len(linkStates))
 	}
 	a, b := ours.GetResourceSpans(), sdk.GetResourceSpans()
 	if len(a) != len(b) {
@@ -179,7 +182,7 @@ func randomAttrs(r *rand.Rand, n int) []attribute.KeyValue {
 
 // randomSpans builds n spans over a few resources and scopes, with every
 // field the exporter writes set to something, zero values included.
-func randomSpans(r *rand.Rand, n int) ([]sdktrace.ReadOnlySpan, []string) {
+func randomSpans(r *rand.Rand, n int) ([]sdktrace.ReadOnlySpan, map[string]string) {
 	resources := []*resource.Resource{
 		resource.NewWithAttributes("https://opentelemetry.io/schemas/1.26.0", attribute.String("service.name", "braid"), attribute.String("service.version", "1")),
 		resource.NewSchemaless(attribute.String("service.name", "other")),
@@ -223,32 +226,14 @@ func randomSpans(r *rand.Rand, n int) ([]sdktrace.ReadOnlySpan, []string) {
 		stubs[i] = s
 	}
 	snaps := stubs.Snapshots()
-	return snaps, linkStatesInOrder(snaps)
-}
-
-// linkStatesInOrder lists the links' trace states in the order
-// appendTraceRequest writes the spans.
-func linkStatesInOrder(spans []sdktrace.ReadOnlySpan) []string {
-	var out []string
-	for i, s := range spans {
-		if seenResource(spans[:i], s.Resource()) {
-			continue
-		}
-		for j := i; j < len(spans); j++ {
-			t := spans[j]
-			if !sameResource(t.Resource(), s.Resource()) || seenScope(spans[i:j], s.Resource(), t.InstrumentationScope()) {
-				continue
-			}
-			for _, u := range spans[j:] {
-				if sameResource(u.Resource(), s.Resource()) && u.InstrumentationScope() == t.InstrumentationScope() {
-					for _, l := range u.Links() {
-						out = append(out, l.SpanContext.TraceState().String())
-					}
-				}
-			}
+	states := map[string]string{} // linked trace id + span id -> trace state
+	for _, s := range snaps {
+		for _, l := range s.Links() {
+			tid, sid := l.SpanContext.TraceID(), l.SpanContext.SpanID()
+			states[string(tid[:])+string(sid[:])] = l.SpanContext.TraceState().String()
 		}
 	}
-	return out
+	return snaps, states
 }
 
 // TestEncodeMatchesSDKExporter: for random spans of every shape, the

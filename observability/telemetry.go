@@ -74,7 +74,11 @@ func New(ctx context.Context, cfg Config, b Build, opts Options) (*Telemetry, er
 		t.slow = cfg.AccessLog.SlowThreshold
 	}
 	if !cfg.Metrics.Disabled {
-		t.metrics = newMetrics(tr.batcher)
+		var counts *spanCounts
+		if tr.batcher != nil {
+			counts = &tr.batcher.spanCounts
+		}
+		t.metrics = newMetrics(counts)
 	}
 	return t, nil
 }
