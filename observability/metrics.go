@@ -45,15 +45,16 @@ type metrics struct {
 	inFlight prometheus.Gauge
 	degraded *prometheus.CounterVec // http_route, call
 
-	upCalls     *prometheus.HistogramVec // upstream, outcome
-	upTries     *prometheus.CounterVec   // upstream
-	upRetries   *prometheus.CounterVec   // upstream
-	upHedges    *prometheus.CounterVec   // upstream
-	brState     *prometheus.GaugeVec     // upstream
-	brChanges   *prometheus.CounterVec   // upstream, from, to
-	cache       *prometheus.CounterVec   // layer, event
-	rlFallback  *prometheus.CounterVec   // http_route
-	routeSeries sync.Map                 // "METHOD pattern status" -> prometheus.Observer
+	upCalls     *prometheus.HistogramVec  // upstream, outcome
+	upTries     *prometheus.CounterVec    // upstream
+	upRetries   *prometheus.CounterVec    // upstream
+	upHedges    *prometheus.CounterVec    // upstream
+	brState     *prometheus.GaugeVec      // upstream
+	brChanges   *prometheus.CounterVec    // upstream, from, to
+	cache       *prometheus.CounterVec    // layer, event
+	rlFallback  *prometheus.CounterVec    // http_route
+	routeMu     sync.RWMutex              // guards routeSeries
+	routeSeries map[routeKey]*routeSeries // resolved per route, method and status
 
 	stats *stats
 }
@@ -115,17 +116,52 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
+// routeKey is what the served requests' series are kept by. Every part
+// is bounded: a route pattern (or "" for none), a method of
+// requestMethod's, a status the gateway chose.
+type routeKey struct {
+	route, method string
+	status        int
+}
+
+// routeSeries is where one routeKey's requests are recorded, resolved once
+// so that recording a request costs one map lookup and no allocation.
+type routeSeries struct {
+	duration prometheus.Observer
+	stats    *series // nil for requests that matched no route
+}
+
 // request records one served request.
 func (m *metrics) request(route, method string, status int, d time.Duration) {
-	key := method + " " + route + " " + strconv.Itoa(status)
-	o, ok := m.routeSeries.Load(key)
-	if !ok {
-		o, _ = m.routeSeries.LoadOrStore(key, m.requests.WithLabelValues(route, method, strconv.Itoa(status)))
+	k := routeKey{route: route, method: requestMethod(method), status: status}
+	m.routeMu.RLock()
+	rs := m.routeSeries[k]
+	m.routeMu.RUnlock()
+	if rs == nil {
+		rs = m.resolveRoute(k)
 	}
-	o.(prometheus.Observer).Observe(d.Seconds())
-	if route != "" {
-		m.stats.series("routes", method+" "+route).add(d, status >= 500)
+	rs.duration.Observe(d.Seconds())
+	if rs.stats != nil {
+		rs.stats.add(d, status >= 500)
 	}
+}
+
+// resolveRoute returns k's series, making them on first use.
+func (m *metrics) resolveRoute(k routeKey) *routeSeries {
+	m.routeMu.Lock()
+	defer m.routeMu.Unlock()
+	if rs := m.routeSeries[k]; rs != nil {
+		return rs
+	}
+	rs := &routeSeries{duration: m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.status))}
+	if k.route != "" {
+		rs.stats = m.stats.series("routes", k.method+" "+k.route)
+	}
+	if m.routeSeries == nil {
+		m.routeSeries = map[routeKey]*routeSeries{}
+	}
+	m.routeSeries[k] = rs
+	return rs
 }
 
 // Upstream is the metrics of one upstream, resolved once when its stack is
