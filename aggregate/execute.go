@@ -270,7 +270,7 @@ func (r *Result) request(cl *call) (*upstream.Request, error) {
 		}
 	}
 	req := &r.parts[cl.idx].req
-	*req = upstream.Request{Method: cl.Method, Path: path, Query: q}
+	*req = upstream.Request{Method: cl.Method, Path: path, Query: q, EncodedQuery: cl.staticEncoded}
 	if cl.cache != nil && cl.batch == nil {
 		if err := cl.cache.render(req, r); err != nil {
 			return nil, err

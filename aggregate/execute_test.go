@@ -439,14 +439,18 @@ func TestBadDataFromACallIsBlamedOnItsUpstream(t *testing.T) {
 
 // TestConstantQueryBuiltOnce: a call whose query references nothing gets
 // the one url.Values built at compile time on every request (nothing
-// writes to it); a query with a reference is rendered per request.
+// writes to it), with its encoding, so that no try encodes it again; a
+// query with a reference is rendered per request, and left to the client
+// to encode.
 func TestConstantQueryBuiltOnce(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string][]url.Values{}
+	encoded := map[string][]string{}
 	record := func(name string) upstream.Fetch {
 		return func(_ context.Context, req *upstream.Request) (*upstream.Response, error) {
 			mu.Lock()
 			seen[name] = append(seen[name], req.Query)
+			encoded[name] = append(encoded[name], req.EncodedQuery)
 			mu.Unlock()
 			return &upstream.Response{Status: 200, Body: []byte(`{}`)}, nil
 		}
@@ -469,5 +473,11 @@ func TestConstantQueryBuiltOnce(t *testing.T) {
 	}
 	if r[0].Encode() != "limit=3&x=1" || r[1].Encode() != "limit=4&x=1" {
 		t.Errorf("rendered queries %q, %q", r[0].Encode(), r[1].Encode())
+	}
+	if e := encoded["constant"]; e[0] != "limit=5&unread=true" || e[1] != e[0] {
+		t.Errorf("constant query encoded %q, want limit=5&unread=true both times", e)
+	}
+	if e := encoded["rendered"]; e[0] != "" || e[1] != "" {
+		t.Errorf("rendered query encoded %q, want it left to the client", e)
 	}
 }

@@ -95,11 +95,14 @@ type call struct {
 	// anything: built once and shared, read-only, by every request of the
 	// call (upstream.Request.Query is never written to). Nil otherwise.
 	staticQuery url.Values
-	deps        []int // the calls it references, ascending
-	dependents  []int // the calls that reference it, ascending
-	batch       *batch
-	cache       *callCache // nil: not cached
-	output      bool
+	// staticEncoded is staticQuery encoded, once (upstream.Request's
+	// EncodedQuery).
+	staticEncoded string
+	deps          []int // the calls it references, ascending
+	dependents    []int // the calls that reference it, ascending
+	batch         *batch
+	cache         *callCache // nil: not cached
+	output        bool
 }
 
 type queryTemplate struct {
@@ -310,6 +313,7 @@ func (c *compiler) compileQuery(cl *call) {
 		for _, qt := range cl.query {
 			cl.staticQuery.Set(qt.name, qt.tmpl.text)
 		}
+		cl.staticEncoded = cl.staticQuery.Encode()
 	}
 }
 

@@ -48,7 +48,7 @@ func EntryKey(upstream string, req *Request) string {
 	b.WriteString(method)
 	b.WriteByte(' ')
 	b.WriteString(req.Path)
-	if q := req.Query.Encode(); q != "" {
+	if q := req.encodedQuery(); q != "" {
 		b.WriteByte('?')
 		b.WriteString(q)
 	}

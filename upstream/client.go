@@ -215,9 +215,7 @@ func (c *Client) newRequest(ctx context.Context, method string, req *Request) (*
 	if path != full {
 		u.RawPath = full
 	}
-	if len(req.Query) > 0 {
-		u.RawQuery = req.Query.Encode()
-	}
+	u.RawQuery = req.encodedQuery()
 	hreq.Host = c.host
 	if ep := u.EscapedPath(); ep != full {
 		return nil, ErrBadPath // defence in depth: checkPath should make this impossible

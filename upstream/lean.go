@@ -135,9 +135,12 @@ func (t *leanTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		resp, err := t.exchange(ctx, pc, req)
-		var stale *staleConnError
-		if err == nil || !errors.As(err, &stale) {
-			return resp, err
+		if err == nil {
+			return resp, nil
+		}
+		stale := asStale(err)
+		if stale == nil {
+			return nil, err
 		}
 		if retried || !replayable {
 			return nil, stale.err
@@ -158,6 +161,17 @@ type staleConnError struct {
 
 func (e *staleConnError) Error() string { return e.err.Error() }
 func (e *staleConnError) Unwrap() error { return e.err }
+
+// asStale returns err as a *staleConnError, or nil. It is apart from
+// RoundTrip so that errors.As's target, which escapes, is allocated only
+// when an exchange failed.
+func asStale(err error) *staleConnError {
+	var stale *staleConnError
+	if errors.As(err, &stale) {
+		return stale
+	}
+	return nil
+}
 
 // noStop stands in for an AfterFunc's stop when the context cannot end.
 func noStop() bool { return true }

@@ -88,3 +88,37 @@ func TestNewRequestAllocations(t *testing.T) {
 		t.Errorf("%v allocations per request built, want at most 8", allocs)
 	}
 }
+
+// TestEncodedQuery: a request that carries its query encoded is sent, and
+// keyed in the cache, with that encoding, not with Query encoded again
+// (the deliberately different encoding shows which one was used); without
+// one, Query is encoded.
+func TestEncodedQuery(t *testing.T) {
+	c, err := New("orders", Config{URL: "http://127.0.0.1:9102"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		req  Request
+		want string
+	}{
+		{Request{Path: "/o", Query: url.Values{"limit": {"5"}}, EncodedQuery: "limit=5&x=1"}, "limit=5&x=1"},
+		{Request{Path: "/o", Query: url.Values{"limit": {"5"}, "a b": {"c&d"}}}, "a+b=c%26d&limit=5"},
+		{Request{Path: "/o"}, ""},
+	} {
+		hreq, err := c.newRequest(context.Background(), http.MethodGet, &tt.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hreq.URL.RawQuery != tt.want {
+			t.Errorf("%+v: sent query %q, want %q", tt.req, hreq.URL.RawQuery, tt.want)
+		}
+		key, want := EntryKey("orders", &tt.req), "orders GET /o"
+		if tt.want != "" {
+			want += "?" + tt.want
+		}
+		if key != want {
+			t.Errorf("%+v: cache key %q, want %q", tt.req, key, want)
+		}
+	}
+}

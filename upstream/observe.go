@@ -22,10 +22,17 @@ func observe(rec *observability.Upstream) Middleware {
 
 // outcomeOf is the outcome label of a call that ended with err.
 func outcomeOf(err error) observability.Outcome {
+	if err == nil {
+		return observability.OK
+	}
+	return failureOutcome(err)
+}
+
+// failureOutcome is outcomeOf for an error. It is apart so that the
+// target errors.As needs, which escapes, is allocated only on failure.
+func failureOutcome(err error) observability.Outcome {
 	var rej *RejectedError
 	switch {
-	case err == nil:
-		return observability.OK
 	case errors.As(err, &rej):
 		return observability.Rejected
 	case errors.Is(err, context.Canceled):

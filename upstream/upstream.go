@@ -37,10 +37,15 @@ const BudgetHeader = "Braid-Budget-Ms"
 // path, as produced by the route template), and is resolved against the
 // upstream's base URL; it never carries a scheme, host, query or fragment.
 type Request struct {
-	Method string      // GET when empty
-	Path   string      // escaped path, starting with "/"
-	Query  url.Values  // encoded by the client; read-only (a call's constant query is shared by all its requests)
-	Header http.Header // extra request headers; may be nil
+	Method string     // GET when empty
+	Path   string     // escaped path, starting with "/"
+	Query  url.Values // encoded by the client; read-only (a call's constant query is shared by all its requests)
+	// EncodedQuery is Query already encoded (Query.Encode()), for a
+	// caller that has it: the client and the cache key then use it
+	// instead of encoding Query again for every try. Empty: Query is
+	// encoded.
+	EncodedQuery string
+	Header       http.Header // extra request headers; may be nil
 
 	// CacheNamespace and CacheTags are the rendered namespace and tags of
 	// a cached call's answer, for the cache layer; empty otherwise.
@@ -50,6 +55,14 @@ type Request struct {
 	// forward is the call's allow-list of client headers, set by the
 	// call's stack (forwardLayer) and applied by the client to each try.
 	forward []string
+}
+
+// encodedQuery returns the request's query, encoded.
+func (r *Request) encodedQuery() string {
+	if r.EncodedQuery != "" || len(r.Query) == 0 {
+		return r.EncodedQuery
+	}
+	return r.Query.Encode()
 }
 
 // Response is an upstream's successful (2xx) answer. Body is valid JSON.
