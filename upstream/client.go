@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/braidgw/braid/observability"
@@ -239,7 +240,7 @@ func (c *Client) newRequest(ctx context.Context, method string, req *Request) (*
 	}
 	delete(h, BudgetHeader) // only the context decides the budget
 	if budget > 0 {
-		set(BudgetHeader, strconv.FormatInt(max(budget.Milliseconds(), 1), 10))
+		set(BudgetHeader, budgetValue(max(budget.Milliseconds(), 1)))
 	}
 	return hreq, nil
 }
@@ -333,4 +334,23 @@ func readLimited(r io.Reader, size, limit int64) ([]byte, error) {
 			return b, err
 		}
 	}
+}
+
+// budgetStrings holds the decimal text of the budgets below its length,
+// each made the first time it is needed: a budget is a route's timeout
+// counting down, so the same few thousand values recur on every request,
+// and strconv would allocate each of them anew.
+var budgetStrings [8192]atomic.Pointer[string]
+
+// budgetValue is ms in decimal, the value of the budget header.
+func budgetValue(ms int64) string {
+	if ms < 0 || ms >= int64(len(budgetStrings)) {
+		return strconv.FormatInt(ms, 10)
+	}
+	if s := budgetStrings[ms].Load(); s != nil {
+		return *s
+	}
+	s := strconv.FormatInt(ms, 10)
+	budgetStrings[ms].Store(&s)
+	return s
 }

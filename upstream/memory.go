@@ -124,7 +124,12 @@ func (b *memoryBudget) stats() MemoryStats {
 // reservation is what one try holds of the budget. The try's goroutine
 // grows it (the client reads the body on that goroutine); afterwards it is
 // released once, by the try or by the request's hold.
+//
+// It is also the try's context: its parent's, plus itself under
+// reservationKey, for memoryTransport to find (one object per try instead
+// of a reservation and a context.WithValue).
 type reservation struct {
+	context.Context
 	budget   *memoryBudget
 	held     int64 // bytes reserved
 	rejected bool  // the budget refused to grow it: the try failed for that
@@ -159,6 +164,14 @@ func (r *reservation) release() { r.shrink(0) }
 // set by the memory layer for memoryTransport.
 type reservationKey struct{}
 
+// Value returns r for reservationKey, and its parent's value otherwise.
+func (r *reservation) Value(key any) any {
+	if key == (reservationKey{}) {
+		return r
+	}
+	return r.Context.Value(key)
+}
+
 // memoryLayer reserves budget for each try before it is made, rejects the
 // try if none is left, and releases or hands over the reservation when the
 // try returns. It sits just inside the bulkhead, around the client, whose
@@ -166,11 +179,11 @@ type reservationKey struct{}
 func (b *memoryBudget) layer(name string) Middleware {
 	return func(next Fetch) Fetch {
 		return func(ctx context.Context, req *Request) (*Response, error) {
-			r := &reservation{budget: b}
+			r := &reservation{Context: ctx, budget: b}
 			if !r.cover(firstReserve) {
 				return nil, newError(name, req, &RejectedError{Err: ErrMemoryBudget})
 			}
-			resp, err := next(context.WithValue(ctx, reservationKey{}, r), req)
+			resp, err := next(r, req)
 			if r.rejected {
 				// Whatever the client made of the refused read, the cause
 				// is the budget.

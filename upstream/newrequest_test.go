@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -120,5 +121,19 @@ func TestEncodedQuery(t *testing.T) {
 		if key != want {
 			t.Errorf("%+v: cache key %q, want %q", tt.req, key, want)
 		}
+	}
+}
+
+// TestBudgetValue: the budget header's value is the decimal milliseconds
+// on both sides of the table's end, and a value seen before costs no
+// allocation.
+func TestBudgetValue(t *testing.T) {
+	for _, ms := range []int64{0, 1, 7, 1999, 8191, 8192, 3599999, -1} {
+		if got, want := budgetValue(ms), strconv.FormatInt(ms, 10); got != want {
+			t.Errorf("budgetValue(%d) = %q, want %q", ms, got, want)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { budgetValue(1999) }); allocs != 0 {
+		t.Errorf("a budget seen before costs %.0f allocations", allocs)
 	}
 }
