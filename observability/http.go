@@ -88,6 +88,7 @@ func (t *Telemetry) Server(o ServerOptions) func(http.Handler) http.Handler {
 				}
 			}()
 			next.ServeHTTP(sw, r)
+			sw.sendComplete()
 		})
 	}
 }
@@ -254,6 +255,22 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 	n, err := s.ResponseWriter.Write(b)
 	s.bytes += int64(n)
 	return n, err
+}
+
+// sendComplete sends a response the handler has finished, when it declared
+// its length, so that the client has it before the request's metrics,
+// access line and span are recorded rather than after: net/http sends
+// what is buffered only once the whole middleware chain has returned. A
+// response of undeclared length is left to net/http, which can still
+// give it a Content-Length once the handler is done (a flush now would
+// make it chunked).
+func (s *statusWriter) sendComplete() {
+	if s.status == 0 || s.Header().Get("Content-Length") == "" {
+		return
+	}
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
