@@ -48,16 +48,7 @@ func TestTrySpansSameOnBothTransports(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer tel.Shutdown(context.Background())
-		set, err := NewSet(map[string]Config{"svc": {URL: s.URL, Transport: transport, Retry: fastRetry}},
-			SetOptions{Telemetry: tel, Rand: func() float64 { return 0.5 }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer set.Close()
-		fetch, err := set.Stack(Call{Route: "GET /r", Name: "c", Upstream: "svc"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		fetch, _ := stackWith(t, Config{URL: s.URL, Transport: transport, Retry: fastRetry}, SetOptions{Telemetry: tel, Rand: func() float64 { return 0.5 }})
 		retried.Store(0)
 		mu.Lock()
 		parents = nil

@@ -195,15 +195,7 @@ func TestMemoryBudgetUnderConcurrency(t *testing.T) {
 	)
 	open := make(chan struct{})
 	url, hits := gatedUpstream(t, size, 0, false, open)
-	set, err := NewSet(map[string]Config{"svc": {URL: url}}, SetOptions{MemoryBudget: budget})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(set.Close)
-	fetch, err := set.Stack(Call{Route: "GET /r", Name: "c", Upstream: "svc"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fetch, set := memorySet(t, url, budget)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	results := make(chan error, n)
@@ -250,16 +242,7 @@ func TestMemoryBudgetUnderConcurrency(t *testing.T) {
 // returns the stack of one call.
 func memorySet(t *testing.T, url string, budget int64) (Fetch, *Set) {
 	t.Helper()
-	set, err := NewSet(map[string]Config{"svc": {URL: url}}, SetOptions{MemoryBudget: budget})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(set.Close)
-	fetch, err := set.Stack(Call{Route: "GET /r", Name: "c", Upstream: "svc"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fetch, set
+	return stackWith(t, Config{URL: url}, SetOptions{MemoryBudget: budget})
 }
 
 // hog starts a call for a 1 MiB body with a Content-Length that holds

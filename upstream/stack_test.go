@@ -43,6 +43,14 @@ func stackFor(t testing.TB, url string, cfg Config, clock *fakeClock) (Fetch, *S
 	if clock != nil {
 		opts.Now = clock.Now
 	}
+	return stackWith(t, cfg, opts)
+}
+
+// stackWith builds a Set of one upstream, "svc", on cfg and opts, and
+// returns the stack of one call to it; the Set is closed when the test
+// ends.
+func stackWith(t testing.TB, cfg Config, opts SetOptions) (Fetch, *Set) {
+	t.Helper()
 	set, err := NewSet(map[string]Config{"svc": cfg}, opts)
 	if err != nil {
 		t.Fatalf("NewSet() = %v", err)

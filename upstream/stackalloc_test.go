@@ -35,15 +35,7 @@ func TestStackFetchAllocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tel.Shutdown(context.Background())
-	set, err := NewSet(map[string]Config{"svc": {URL: "http://" + addr, Transport: "lean"}}, SetOptions{Telemetry: tel})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer set.Close()
-	fetch, err := set.Stack(Call{Route: "GET /r", Name: "c", Upstream: "svc"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fetch, _ := stackWith(t, Config{URL: "http://" + addr, Transport: "lean"}, SetOptions{Telemetry: tel})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second) // a route's deadline: the budget header's values recur
 	defer cancel()
 	q := url.Values{"limit": {"5"}}
