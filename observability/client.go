@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -66,6 +68,29 @@ type tracedTransport struct {
 	tracer   trace.Tracer
 	prop     propagation.TextMapPropagator
 	upstream string
+	server   atomic.Pointer[serverAttrs] // of the last host seen: an upstream has one
+}
+
+// serverAttrs are a try span's attributes that depend only on the host it
+// is sent to, made once per host rather than per try.
+type serverAttrs struct {
+	host  string                // URL.Host, "name:port"
+	attrs [2]attribute.KeyValue // server.address, server.port
+	n     int                   // of attrs that are set
+}
+
+// serverOf returns host's server attributes.
+func (tt *tracedTransport) serverOf(u *url.URL) *serverAttrs {
+	if s := tt.server.Load(); s != nil && s.host == u.Host {
+		return s
+	}
+	s := &serverAttrs{host: u.Host}
+	s.attrs[0], s.n = semconv.ServerAddress(u.Hostname()), 1
+	if p, err := strconv.Atoi(u.Port()); err == nil {
+		s.attrs[1], s.n = semconv.ServerPort(p), 2
+	}
+	tt.server.Store(s)
+	return s
 }
 
 func (tt *tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -87,7 +112,10 @@ func (tt *tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	// reuses it, so the trace headers go straight into its header map
 	// rather than into a clone.
 	tt.prop.Inject(ctx, outgoingHeader(req.Header))
-	resp, err := tt.base.RoundTrip(req.WithContext(ctx))
+	// The request keeps its own context: the transports below need its
+	// deadline, cancellation and values, which ctx only adds the span to,
+	// and none of them starts spans (a copy of the request per try saved).
+	resp, err := tt.base.RoundTrip(req)
 	if err != nil {
 		var buf [tryAttrs]attribute.KeyValue
 		attrs := append(tt.requestAttrs(buf[:0], req, parent), semconv.ErrorTypeKey.String(errorType(err)))
@@ -113,11 +141,10 @@ const tryAttrs = 10
 
 // requestAttrs appends a try span's request attributes to attrs.
 func (tt *tracedTransport) requestAttrs(attrs []attribute.KeyValue, req *http.Request, parent context.Context) []attribute.KeyValue {
-	attrs = append(attrs, semconv.HTTPRequestMethodKey.String(req.Method), semconv.ServerAddress(req.URL.Hostname()),
+	s := tt.serverOf(req.URL)
+	attrs = append(attrs, semconv.HTTPRequestMethodKey.String(req.Method), s.attrs[0],
 		semconv.URLFull(req.URL.String()), attrUpstream.String(tt.upstream))
-	if p, err := strconv.Atoi(req.URL.Port()); err == nil {
-		attrs = append(attrs, semconv.ServerPort(p))
-	}
+	attrs = append(attrs, s.attrs[1:s.n]...)
 	if ti, ok := parent.Value(tryKey{}).(tryInfo); ok {
 		attrs = append(attrs, attrAttempt.Int(ti.attempt), attrHedge.Bool(ti.hedge))
 		if ti.attempt > 1 {
