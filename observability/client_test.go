@@ -21,12 +21,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // attributes are made once per host); the request handed down is the one
 // given, carrying the try span's traceparent.
 func TestTrySpanServerAttributes(t *testing.T) {
-	rec := tracetest.NewSpanRecorder()
-	tel, err := New(context.Background(), Config{}, Build{Service: "x"}, Options{SpanProcessors: []sdktrace.SpanProcessor{rec}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tel.Shutdown(context.Background())
+	tel, rec := recordingTelemetry(t)
 	var sent []*http.Request
 	rt := tel.Transport("users", roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		sent = append(sent, r)
@@ -56,10 +51,7 @@ func TestTrySpanServerAttributes(t *testing.T) {
 		t.Fatalf("%d try spans, want %d", len(tries), len(urls))
 	}
 	for i, sp := range tries {
-		attrs := map[string]string{}
-		for _, kv := range sp.Attributes() {
-			attrs[string(kv.Key)] = kv.Value.Emit()
-		}
+		attrs := attrMap(sp)
 		if attrs["server.address"] != want[i].address || attrs["server.port"] != want[i].port || attrs["url.full"] != urls[i] {
 			t.Errorf("try %d: server.address %q server.port %q url.full %q, want %q %q %q", i,
 				attrs["server.address"], attrs["server.port"], attrs["url.full"], want[i].address, want[i].port, urls[i])
@@ -71,4 +63,26 @@ func TestTrySpanServerAttributes(t *testing.T) {
 			t.Errorf("try %d: traceparent %q, want the try span's %q", i, tp, TraceResponse(sp.SpanContext()))
 		}
 	}
+}
+
+// recordingTelemetry is a Telemetry with default settings that hands every
+// span to the recorder it returns; it shuts down when the test ends.
+func recordingTelemetry(t *testing.T) (*Telemetry, *tracetest.SpanRecorder) {
+	t.Helper()
+	rec := tracetest.NewSpanRecorder()
+	tel, err := New(context.Background(), Config{}, Build{Service: "x"}, Options{SpanProcessors: []sdktrace.SpanProcessor{rec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	return tel, rec
+}
+
+// attrMap is a span's attributes by key, their values as text.
+func attrMap(sp sdktrace.ReadOnlySpan) map[string]string {
+	m := map[string]string{}
+	for _, kv := range sp.Attributes() {
+		m[string(kv.Key)] = kv.Value.Emit()
+	}
+	return m
 }

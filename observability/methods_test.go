@@ -1,16 +1,12 @@
 package observability
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"slices"
 	"testing"
-
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // TestClientMethodsAreBounded: a request's method is any token the client
@@ -20,12 +16,7 @@ import (
 // "HTTP <route>" with the method as sent in http.request.method_original:
 // a client cannot mint series or span names. They were one series each.
 func TestClientMethodsAreBounded(t *testing.T) {
-	rec := tracetest.NewSpanRecorder()
-	tel, err := New(context.Background(), Config{}, Build{Service: "x"}, Options{SpanProcessors: []sdktrace.SpanProcessor{rec}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tel.Shutdown(context.Background())
+	tel, rec := recordingTelemetry(t)
 	h := tel.Server(ServerOptions{Route: func(*http.Request) string { return "/r" }})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	methods := []string{http.MethodGet}
 	for i := range 30 {
@@ -59,10 +50,7 @@ func TestClientMethodsAreBounded(t *testing.T) {
 		t.Fatalf("%d spans, want %d", len(spans), len(methods))
 	}
 	for i, sp := range spans {
-		attrs := map[string]string{}
-		for _, kv := range sp.Attributes() {
-			attrs[string(kv.Key)] = kv.Value.Emit()
-		}
+		attrs := attrMap(sp)
 		wantName, wantMethod, wantOriginal := "GET /r", "GET", ""
 		if i > 0 {
 			wantName, wantMethod, wantOriginal = "HTTP /r", "_OTHER", methods[i]
